@@ -1,0 +1,41 @@
+# Two commands do everything on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast bench browser-deps clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks,eval,dev]'
+	touch $(STAMP)
+
+# Debian's chromium for the real-browser widget test (Playwright's own download cannot run here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: install it (apt-get install chromium) to run the browser test"; fi; }
+
+demo: $(STAMP)
+	$(PY) -m csa_lib.demo
+
+test: $(STAMP) browser-deps
+	$(PY) -m pytest -q tests
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  CSA_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider notebooks; \
+	else echo "no notebooks yet"; fi
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -x tests -m "not slow and not browser"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_csa_layer.py
+	$(PY) benchmarks/bench_train.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,1 @@
+"""CSA inpainting library."""

@@ -1,0 +1,95 @@
+"""One dataclass for every option, saved inside every checkpoint.
+
+Names users know from the original notebooks stay (`data_root`, `mask_root`,
+`checkpoints_dir`, `mask_type`); the rest follow the original defaults
+(`../shared/csa_spec.md` §7, §9). Change a Config with `dataclasses.replace`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+SMOKE: bool = bool(os.environ.get("CSA_SMOKE") or os.environ.get("CI"))
+"""True when `CSA_SMOKE` or `CI` is set: notebooks then run at toy size."""
+
+MASK_TYPES = ("center", "random")
+
+
+@dataclass
+class Config:
+    """Every option of data, model, losses, optimisation and logging."""
+
+    # --- paths (relative to the working directory) ---
+    data_root: str = "data/samples"        # image folder, searched recursively
+    mask_root: str | None = None           # irregular-mask folder (white = hole); None = procedural masks
+    checkpoints_dir: str = "runs/default"  # checkpoints, logs and sample strips go here
+    mask_type: str = "center"              # 'center' (original default) or 'random'
+
+    # --- model ---
+    image_size: int = 256                  # square training size, a power of two >= 16
+    ngf: int = 64                          # generator width (64 = the original)
+    ndf: int = 64                          # discriminator width (64 = the original)
+    detach_coarse: bool = True             # the original detaches the coarse output before refinement
+
+    # --- losses (the original code's weights = the paper's x100) ---
+    lambda_l1: float = 100.0               # L1 on coarse and on refined
+    lambda_adv: float = 0.2                # RaLSGAN, image and feature patch discriminators
+    lambda_consistency: float = 1.0        # CSA / decoder features vs VGG16 relu4_3 of the truth
+    consistency_over_hole: bool = True     # paper: sum over hole positions; False = original full-map mean
+    vgg_weights: str | None = "imagenet"   # 'imagenet', a path to a VGG16 state dict, or None (random)
+
+    # --- optimisation ---
+    batch_size: int = 8
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    niter: int = 20                        # epochs at the initial learning rate
+    niter_decay: int = 100                 # epochs of linear decay to zero
+    max_steps: int | None = None           # stop after this many steps (None = niter + niter_decay epochs)
+    amp: bool = True                       # mixed precision on CUDA (ignored on CPU)
+    num_workers: int = 2
+    val_fraction: float = 0.05             # share of image files held out for validation
+    flip: bool = True                      # random horizontal flips while training
+    seed: int = 0
+
+    # --- logging and checkpoints ---
+    log_every: int = 10                    # steps between loss-log rows
+    sample_every: int = 500                # steps between sample strips
+    save_every: int = 1000                 # steps between checkpoints (and at the end)
+    keep_checkpoints: int = 3              # older step checkpoints are deleted
+
+    def __post_init__(self) -> None:
+        if self.mask_type not in MASK_TYPES:
+            raise ValueError(f"mask_type must be one of {MASK_TYPES}, got {self.mask_type!r}")
+        size = self.image_size
+        if size < 16 or size & (size - 1):
+            raise ValueError(f"image_size must be a power of two >= 16 (e.g. 64, 128, 256), got {size}")
+        if self.ngf < 1 or self.ndf < 1:
+            raise ValueError(f"ngf and ndf must be positive, got ngf={self.ngf}, ndf={self.ndf}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+    @classmethod
+    def smoke(cls, **overrides: Any) -> "Config":
+        """A toy-size config that trains in seconds on a CPU (64 px, ngf 8, random VGG)."""
+        base = dict(image_size=64, ngf=8, ndf=8, batch_size=2, max_steps=3, vgg_weights=None,
+                    num_workers=0, log_every=1, sample_every=2, save_every=2)
+        return cls(**{**base, **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for checkpoints and logs)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        """Rebuild from `to_dict()`, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (`dataclasses.replace`)."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,252 @@
+"""The Coherent Semantic Attention (CSA) layer, batched, exactly as the original code computes it.
+
+Notation (paper, and `../shared/csa_spec.md` §4): the layer sees a feature map x of C-vectors
+x_p, one per raster position p = row * W + col. K = known positions, M = hole positions, both in
+raster order. Patches are 1x1, so a "patch" is one feature vector.
+
+**Search** (all hole positions at once). For a hole position p and a known candidate k the score is
+the half-normalised correlation
+
+    D(p, k) = < x_p , x_k / (||x_k|| + 1e-8) >          (only the candidate is normalised)
+
+and the best match is m̄_p = x_{k*} with k* = argmax_k D(p, k) (hard argmax, no softmax);
+D_max(p) = D(p, k*).
+
+**Generate** (sequential: raster order over hole positions only). With m_{i-1} the already
+generated feature of the previous hole position in raster order (not necessarily a neighbour):
+
+    D_ad(i) = < m_{i-1} , x_{p_i} / (||x_{p_i}|| + 1e-8) >
+    m_i     = D_ad / (D_ad + D_max) * m_{i-1}  +  D_max / (D_ad + D_max) * m̄_{p_i}
+
+and m_0 = m̄_{p_0}. The weights are plain ratios (no clamp), as in the original. Known positions
+are returned unchanged. Each sample of a batch has its own mask (the original cached the hole
+indices of its first call); gradients are autograd's, through this exact forward (the original used a
+truncated-integer straight-through backward).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+EPS = 1e-8
+FEATURE_MASK_THRESHOLD = 5.0 / 16.0
+
+
+def feature_hole_mask(mask: Tensor, steps: int = 3) -> Tensor:
+    """Hole mask at CSA resolution: (B,1,H,W) image mask -> (B,1,H/2^steps,W/2^steps) bool.
+
+    The original applies `steps` times a 1->1 conv (k4, s2, p1, all weights 1/16, zero padding),
+    with no threshold in between, then keeps cells `> 5/16`. A 4x4 average pool that counts the
+    zero padding is the same linear filter (all values are exact dyadic fractions in float32).
+    """
+    m = (mask > 0.5).to(torch.float32)  # (B,1,H,W)
+    for _ in range(steps):
+        m = F.avg_pool2d(m, kernel_size=4, stride=2, padding=1, count_include_pad=True)
+    return m > FEATURE_MASK_THRESHOLD  # (B,1,h,w)
+
+
+@dataclass
+class CSAAttention:
+    """What the CSA layer did, per feature cell (h, w = the feature map's size).
+
+    Every output cell obeys  y_p = weight_prev[p] * y_prev(p) + weight_match[p] * x[match[p]],
+    where y_prev(p) is the output at the previous hole cell in raster order.
+    """
+
+    hole: Tensor          # (B,h,w) bool, True = hole cell
+    match: Tensor         # (B,h,w) long, raster index of the best known match (own index at known cells)
+    weight_prev: Tensor   # (B,h,w) a_new = D_ad / (D_ad + D_max); 0 at known cells and the first hole
+    weight_match: Tensor  # (B,h,w) a_ori = D_max / (D_ad + D_max); 1 at known cells and the first hole
+    max_score: Tensor     # (B,h,w) D_max at hole cells, 0 at known cells
+    order: Tensor         # (B,T) raster indices of the hole cells in generation order, -1 = padding
+    scores: Tensor        # (B,T,h*w) search scores D(p, k) of each hole cell in `order`; -inf at hole candidates
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(h, w) of the feature map."""
+        return tuple(self.hole.shape[-2:])  # type: ignore[return-value]
+
+    def score_map(self, sample: int, row: int, col: int) -> Tensor:
+        """(h, w) search scores of hole cell (row, col) of `sample` over all cells (-inf at holes)."""
+        h, w = self.size
+        index = row * w + col
+        found = (self.order[sample] == index).nonzero()
+        if len(found) == 0:
+            raise ValueError(f"cell ({row}, {col}) of sample {sample} is not a hole cell")
+        return self.scores[sample, found[0, 0]].reshape(h, w)  # (h, w)
+
+
+def _search(xq: Tensor, x_known_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Scores (B,T,N) of queries xq (B,T,C) vs normalised candidates (B,N,C); best (B,T) and D_max (B,T)."""
+    scores = torch.bmm(xq, x_known_hat.transpose(1, 2))  # (B,T,N)
+    scores = scores.masked_fill(~known[:, None, :], float("-inf"))  # hole cells are never candidates
+    max_score, best = scores.max(dim=2)  # (B,T), (B,T): first maximum in raster order on ties
+    return scores, best, max_score
+
+
+def coherent_semantic_attention(
+    x: Tensor, hole: Tensor, return_attention: bool = False
+) -> Tensor | tuple[Tensor, CSAAttention]:
+    """CSA forward: x (B,C,h,w), hole (B,1,h,w) bool -> y (B,C,h,w) [, CSAAttention].
+
+    Batched search, then the raster-order coherent chain over each sample's own hole cells; known
+    cells are unchanged. Differentiable by autograd; works on any device and float dtype (half
+    precision inputs are computed in float32 and cast back). A sample without holes is returned as
+    is; a sample whose cells are all holes has nothing to copy from and raises ValueError.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must be (B, C, h, w), got shape {tuple(x.shape)}")
+    B, C, h, w = x.shape
+    if hole.shape != (B, 1, h, w):
+        raise ValueError(f"hole must be (B, 1, h, w) = {(B, 1, h, w)} to match x, got {tuple(hole.shape)}")
+    hole = hole.to(device=x.device, dtype=torch.bool)
+    out_dtype = x.dtype
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        xc = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        y, attention = _csa(xc, hole.reshape(B, h * w), return_attention)
+    y = y.to(out_dtype)
+    return (y, attention) if return_attention else y
+
+
+def _csa(x: Tensor, hole: Tensor, return_attention: bool) -> tuple[Tensor, CSAAttention | None]:
+    """Core of `coherent_semantic_attention` on float x (B,C,h,w) and flat hole (B,N)."""
+    B, C, h, w = x.shape
+    N = h * w
+    known = ~hole  # (B,N)
+    counts = hole.sum(dim=1)  # (B,)
+    n_holes, n_known = counts.tolist(), known.sum(dim=1).tolist()
+    for b in range(B):
+        if n_holes[b] > 0 and n_known[b] == 0:
+            raise ValueError(
+                f"CSA: sample {b} has no known cell at the {h}x{w} feature level, so there is nothing to "
+                "copy from; leave part of the image unmasked (at least one 8x8 block for a 256-px model)")
+    T = max(n_holes)
+    if T == 0:
+        return x, (_empty_attention(x, hole) if return_attention else None)
+
+    xf = x.flatten(2).transpose(1, 2)  # (B,N,C)
+    x_hat = xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C) each vector over its norm
+    # hole cells of each sample in raster order, padded to T: a stable sort puts holes first
+    order = torch.argsort((~hole).to(torch.uint8), dim=1, stable=True)[:, :T]  # (B,T)
+    valid = torch.arange(T, device=x.device)[None, :] < counts[:, None]  # (B,T)
+    gather_idx = order[:, :, None].expand(B, T, C)  # (B,T,C)
+    xq = xf.gather(1, gather_idx)  # (B,T,C) x_p at hole cells
+    xq_hat = x_hat.gather(1, gather_idx)  # (B,T,C) x_p / ||x_p||
+
+    # --- search: best known match m̄_p and D_max(p) ---
+    scores, best, d_max = _search(xq, x_hat, known)  # (B,T,N), (B,T), (B,T)
+    m_bar = xf.gather(1, best[:, :, None].expand(B, T, C))  # (B,T,C) original features of the matches
+
+    # --- generate: the raster-order chain, tensor ops only ---
+    ragged = bool((counts != T).any())
+    m_bar_t, xq_hat_t, d_max_t = m_bar.transpose(0, 1), xq_hat.transpose(0, 1), d_max.t()  # (T,B,C) (T,B,C) (T,B)
+    valid_t = valid.t()[:, :, None]  # (T,B,1)
+    prev = m_bar_t[0]  # (B,C) m_0 = m̄_{p_0}
+    outputs, w_prev, w_match = [prev], [torch.zeros_like(d_max_t[0])], [torch.ones_like(d_max_t[0])]
+    for t in range(1, T):
+        d_ad = (prev * xq_hat_t[t]).sum(dim=1)  # (B,) D_ad = <m_{i-1}, x̂_{p_i}>
+        denom = d_ad + d_max_t[t]  # (B,)
+        if ragged:  # padded steps keep prev; a safe denominator keeps their (unused) values finite
+            denom = torch.where(valid_t[t, :, 0], denom, torch.ones_like(denom))
+        a_new, a_ori = d_ad / denom, d_max_t[t] / denom  # (B,), (B,)
+        y_t = a_new[:, None] * prev + a_ori[:, None] * m_bar_t[t]  # (B,C)
+        if ragged:
+            y_t = torch.where(valid_t[t], y_t, prev)
+        outputs.append(y_t)
+        w_prev.append(a_new)
+        w_match.append(a_ori)
+        prev = y_t
+    generated = torch.stack(outputs, dim=1)  # (B,T,C)
+
+    # write the generated cells back; boolean indexing enumerates (b, raster index) in the same
+    # order as the valid entries of `generated`
+    yf = xf.clone()  # (B,N,C)
+    yf[hole] = generated[valid]
+    y = yf.transpose(1, 2).reshape(B, C, h, w)  # (B,C,h,w)
+    if not return_attention:
+        return y, None
+
+    with torch.no_grad():
+        flat_idx = torch.where(valid, order, torch.full_like(order, N))  # (B,T), N = a discard slot
+
+        def to_map(values: Tensor, fill: float, dtype: torch.dtype) -> Tensor:
+            """Scatter per-hole values (B,T) into a (B,h,w) map filled with `fill` elsewhere."""
+            out = torch.full((B, N + 1), fill, dtype=dtype, device=x.device)
+            out.scatter_(1, flat_idx, values.to(dtype))
+            return out[:, :N].reshape(B, h, w)
+
+        own = torch.arange(N, device=x.device).expand(B, N)
+        match = torch.where(hole, to_map(best, 0, torch.long).reshape(B, N), own).reshape(B, h, w)
+        attention = CSAAttention(
+            hole=hole.reshape(B, h, w),
+            match=match,
+            weight_prev=to_map(torch.stack(w_prev, dim=1), 0.0, x.dtype),
+            weight_match=to_map(torch.stack(w_match, dim=1), 1.0, x.dtype),
+            max_score=to_map(d_max, 0.0, x.dtype),
+            order=torch.where(valid, order, torch.full_like(order, -1)),
+            scores=scores.detach(),
+        )
+    return y, attention
+
+
+def _empty_attention(x: Tensor, hole: Tensor) -> CSAAttention:
+    """Attention record of a batch without holes: every cell copies itself."""
+    B, _, h, w = x.shape
+    N = h * w
+    zeros = torch.zeros(B, h, w, dtype=x.dtype, device=x.device)
+    return CSAAttention(
+        hole=hole.reshape(B, h, w),
+        match=torch.arange(N, device=x.device).expand(B, N).reshape(B, h, w).clone(),
+        weight_prev=zeros, weight_match=torch.ones_like(zeros), max_score=zeros.clone(),
+        order=torch.empty(B, 0, dtype=torch.long, device=x.device),
+        scores=torch.empty(B, 0, N, dtype=x.dtype, device=x.device),
+    )
+
+
+class CSALayer(nn.Module):
+    """Parameter-free module form of `coherent_semantic_attention`; keeps the last attention if asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keep_attention = False
+        self.last_attention: CSAAttention | None = None
+
+    def forward(self, x: Tensor, hole: Tensor) -> Tensor:
+        """x (B,C,h,w), hole (B,1,h,w) bool -> (B,C,h,w)."""
+        if self.keep_attention:
+            y, self.last_attention = coherent_semantic_attention(x, hole, return_attention=True)
+            return y
+        return coherent_semantic_attention(x, hole)  # type: ignore[return-value]
+
+
+def coherent_semantic_attention_reference(x: Tensor, hole: Tensor) -> Tensor:
+    """Slow literal CSA, one sample and one hole cell at a time, straight from the spec's pseudo-code.
+
+    x (B,C,h,w), hole (B,1,h,w) bool -> (B,C,h,w). Kept as the reference for tests and benchmarks.
+    """
+    B, C, h, w = x.shape
+    y = x.clone()
+    for b in range(B):
+        feats = [x[b, :, r, c] for r in range(h) for c in range(w)]  # raster order, each (C,)
+        is_hole = [bool(hole[b, 0, r, c]) for r in range(h) for c in range(w)]
+        known = [k for k in range(h * w) if not is_hole[k]]
+        holes = [p for p in range(h * w) if is_hole[p]]
+        if holes and not known:
+            raise ValueError(f"sample {b} has no known cell")
+        known_hat = torch.stack([feats[k] / (feats[k].norm() + EPS) for k in known]) if known else None
+        prev = None
+        for t, p in enumerate(holes):
+            scores = known_hat @ feats[p]  # (K,)
+            d_max, j = scores.max(dim=0)
+            m_bar = feats[known[int(j)]]
+            if t == 0:
+                out = m_bar
+            else:
+                d_ad = prev @ (feats[p] / (feats[p].norm() + EPS))
+                out = d_ad / (d_ad + d_max) * prev + d_max / (d_ad + d_max) * m_bar
+            y[b, :, p // w, p % w] = out
+            prev = out
+    return y

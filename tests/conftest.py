@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny configs and inputs so the suite runs on a 2-core CPU."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from csa_lib.config import Config
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path) -> Config:
+    """32-px, width-8 config writing into a temporary folder, random VGG."""
+    return Config.smoke(image_size=32, ngf=8, ndf=8, checkpoints_dir=str(tmp_path / "run"),
+                        data_root="synthetic")
+
+
+def centre_mask(batch: int, size: int) -> torch.Tensor:
+    """(B,1,size,size) float mask with the original's centre-hole geometry."""
+    overlap = size // 64
+    lo, hi = size // 4 + overlap, 3 * size // 4 - overlap
+    mask = torch.zeros(batch, 1, size, size)
+    mask[..., lo:hi, lo:hi] = 1.0
+    return mask

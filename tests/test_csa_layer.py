@@ -1,0 +1,187 @@
+"""The batched CSA layer against two slow literal references, plus its edge cases and gradients."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from csa_lib.csa_layer import (CSALayer, coherent_semantic_attention,
+                               coherent_semantic_attention_reference, feature_hole_mask)
+from conftest import centre_mask
+
+
+def attention_row_reference(x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """The original's own formulation (spec §4): an attention row per hole cell over ALL cells.
+
+    Each hole keeps a row `att` of length h*w (previous row times a_new, plus a_ori at its match),
+    and the output is att @ (all original features): a different computation from the recursion.
+    """
+    B, C, h, w = x.shape
+    y = x.clone()
+    for b in range(B):
+        feats = x[b].reshape(C, h * w).t()  # (N,C)
+        flat = hole[b, 0].reshape(-1)
+        known = (~flat).nonzero().flatten()
+        holes = flat.nonzero().flatten()
+        cand = feats[known] / (feats[known].norm(dim=1, keepdim=True) + 1e-8)
+        prev_row = None
+        for t, p in enumerate(holes.tolist()):
+            scores = cand @ feats[p]
+            d_max, j = scores.max(0)
+            row = torch.zeros(h * w, dtype=x.dtype)
+            if t == 0:
+                row[known[j]] = 1.0
+            else:
+                prev_out = prev_row @ feats
+                d_ad = prev_out @ (feats[p] / (feats[p].norm() + 1e-8))
+                row = prev_row * (d_ad / (d_ad + d_max))
+                row[known[j]] += d_max / (d_ad + d_max)
+            y[b, :, p // w, p % w] = row @ feats
+            prev_row = row
+    return y
+
+
+def random_holes(batch: int, size: int, ratio: float, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 1, size, size, generator=g) < ratio
+
+
+def test_feature_mask_centre_example_has_252_cells():
+    mask = centre_mask(1, 256)
+    assert mask[0, 0].sum() == 120 * 120  # rows/cols 68..187
+    fm = feature_hole_mask(mask)[0, 0]
+    assert fm.shape == (32, 32) and int(fm.sum()) == 252
+    block = fm[8:24, 8:24]
+    assert bool(block.sum() == 252) and not fm[[8, 8, 23, 23], [8, 23, 8, 23]].any()  # corners dropped
+    assert not fm[:8].any() and not fm[24:].any()
+
+
+def test_feature_mask_equals_three_literal_convolutions():
+    mask = (torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(3)) < 0.4).float()
+    weight = torch.full((1, 1, 4, 4), 1 / 16)
+    m = mask
+    for _ in range(3):
+        m = torch.nn.functional.conv2d(m, weight, stride=2, padding=1)
+    assert torch.equal(feature_hole_mask(mask), m > 5 / 16)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_literal_reference_per_sample_masks(seed):
+    torch.manual_seed(seed)
+    x = torch.randn(4, 16, 8, 8, dtype=torch.float64)
+    hole = random_holes(4, 8, 0.35, seed)
+    hole[3] = False  # a sample without holes in the same batch
+    hole[2, 0, 0, :] = True  # the first row fully masked: the chain crosses rows
+    y = coherent_semantic_attention(x, hole)
+    expected = coherent_semantic_attention_reference(x, hole)
+    torch.testing.assert_close(y, expected, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(y, attention_row_reference(x, hole), rtol=1e-9, atol=1e-9)
+    assert torch.equal(y[3], x[3])
+
+
+def test_realistic_features_full_size_float32():
+    # post-ReLU-like features at the real size: float32 agrees with the float64 reference
+    torch.manual_seed(0)
+    x = torch.randn(2, 512, 32, 32).relu()
+    hole = feature_hole_mask(centre_mask(2, 256))
+    hole[1] = random_holes(1, 32, 0.3, 7)[0]
+    y = coherent_semantic_attention(x, hole)
+    expected = coherent_semantic_attention_reference(x.double(), hole).float()
+    assert ((y - expected).abs().max() / expected.abs().max()) < 1e-4
+
+
+def test_each_sample_uses_its_own_mask():
+    # the original cached the first sample's hole indices; here sample order must not matter
+    torch.manual_seed(1)
+    x = torch.randn(2, 8, 8, 8, dtype=torch.float64)
+    hole = random_holes(2, 8, 0.3, 11)
+    both = coherent_semantic_attention(x, hole)
+    swapped = coherent_semantic_attention(x.flip(0), hole.flip(0)).flip(0)
+    single = torch.cat([coherent_semantic_attention(x[i:i + 1], hole[i:i + 1]) for i in range(2)])
+    torch.testing.assert_close(both, swapped)
+    torch.testing.assert_close(both, single)
+
+
+def test_known_cells_unchanged_and_holes_changed():
+    torch.manual_seed(2)
+    x = torch.randn(1, 8, 6, 6).abs()
+    hole = random_holes(1, 6, 0.4, 5)
+    y = coherent_semantic_attention(x, hole)
+    keep = ~hole.expand_as(x)
+    assert torch.equal(y[keep], x[keep])
+    assert not torch.allclose(y[~keep], x[~keep])
+
+
+def test_no_hole_is_identity():
+    x = torch.randn(2, 4, 5, 5)
+    y, att = coherent_semantic_attention(x, torch.zeros(2, 1, 5, 5, dtype=torch.bool), return_attention=True)
+    assert torch.equal(y, x)
+    assert att.order.shape == (2, 0) and torch.equal(att.match.flatten(1), torch.arange(25).expand(2, 25))
+
+
+def test_single_hole_copies_its_best_match():
+    x = torch.zeros(1, 3, 3, 3)
+    x[0, :, 0, 0] = torch.tensor([1.0, 1.0, 0.0])   # cos 0.71 with the query
+    x[0, :, 2, 2] = torch.tensor([0.0, 5.0, 0.0])   # large norm but orthogonal to the query
+    x[0, :, 0, 2] = torch.tensor([2.0, 0.2, 0.0])   # cos 0.995: the best match
+    x[0, :, 1, 1] = torch.tensor([3.0, 0.0, 0.0])   # the hole cell's own (original) feature
+    hole = torch.zeros(1, 1, 3, 3, dtype=torch.bool)
+    hole[0, 0, 1, 1] = True
+    y, att = coherent_semantic_attention(x, hole, return_attention=True)
+    assert torch.equal(y[0, :, 1, 1], x[0, :, 0, 2])
+    assert int(att.match[0, 1, 1]) == 2 and float(att.weight_match[0, 1, 1]) == 1.0
+
+
+def test_all_hole_sample_raises_clear_error():
+    x = torch.randn(2, 4, 4, 4)
+    hole = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    hole[1] = True
+    with pytest.raises(ValueError, match="sample 1 has no known cell"):
+        coherent_semantic_attention(x, hole)
+
+
+def test_wrong_hole_shape_raises():
+    with pytest.raises(ValueError, match="hole must be"):
+        coherent_semantic_attention(torch.randn(1, 4, 4, 4), torch.zeros(1, 1, 8, 8, dtype=torch.bool))
+
+
+def test_attention_record_reproduces_the_output():
+    torch.manual_seed(4)
+    x = torch.randn(2, 8, 6, 6, dtype=torch.float64).abs()
+    hole = random_holes(2, 6, 0.4, 9)
+    y, att = coherent_semantic_attention(x, hole, return_attention=True)
+    xf = x.flatten(2)  # (B,C,N)
+    for b in range(2):
+        prev = None
+        for p in att.order[b][att.order[b] >= 0].tolist():
+            r, c = divmod(p, 6)
+            m_bar = xf[b, :, att.match[b, r, c]]
+            out = att.weight_match[b, r, c] * m_bar + (att.weight_prev[b, r, c] * prev if prev is not None else 0)
+            torch.testing.assert_close(out, y[b, :, r, c])
+            prev = out
+        # the score map of the first hole cell is -inf exactly at hole cells
+        first = att.order[b, 0].item()
+        smap = att.score_map(b, *divmod(first, 6))
+        assert torch.equal(torch.isinf(smap), hole[b, 0])
+        assert int(smap.flatten().argmax()) == int(att.match[b].flatten()[first])
+
+
+def test_gradients_reach_the_input_and_match_finite_differences():
+    torch.manual_seed(5)
+    x = torch.randn(2, 4, 4, 4, dtype=torch.float64).abs().requires_grad_()
+    hole = random_holes(2, 4, 0.4, 1)
+    assert torch.autograd.gradcheck(lambda t: coherent_semantic_attention(t, hole), (x,), eps=1e-6, atol=1e-5)
+    coherent_semantic_attention(x, hole).square().sum().backward()
+    assert x.grad is not None and x.grad[hole.expand_as(x)].abs().sum() > 0
+
+
+def test_half_precision_and_module_form():
+    torch.manual_seed(6)
+    x = torch.randn(1, 8, 8, 8).abs()
+    hole = random_holes(1, 8, 0.3, 2)
+    layer = CSALayer()
+    y16 = layer(x.half(), hole)
+    assert y16.dtype == torch.float16 and layer.last_attention is None
+    torch.testing.assert_close(y16.float(), coherent_semantic_attention(x, hole), rtol=2e-2, atol=2e-2)
+    layer.keep_attention = True
+    layer(x, hole)
+    assert layer.last_attention is not None and layer.last_attention.hole.shape == (1, 8, 8)

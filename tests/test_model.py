@@ -1,0 +1,116 @@
+"""Generator and discriminator shapes, inputs as the original builds them, and parameter counts."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from csa_lib.config import Config
+from csa_lib.model import (HOLE_FILL, CoarseNet, CSAGenerator, FeatureDiscriminator, PatchDiscriminator,
+                           RefineNet, build_models, init_weights)
+from conftest import centre_mask
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_parameter_counts_equal_the_original_at_default_width():
+    # the original notebook prints netG 77,692,291 / netP 54,419,459 / netD 2,766,529 / netF 10,487,296
+    assert n_params(RefineNet(64, 8)) == 77_692_291
+    assert n_params(CoarseNet(64, 8)) == 54_419_459
+    assert n_params(PatchDiscriminator(64)) == 2_766_529
+    assert n_params(FeatureDiscriminator(64)) == 10_487_296
+
+
+@pytest.mark.parametrize("size,ngf", [(16, 4), (32, 8), (64, 4), (128, 2)])
+def test_generator_shapes(size, ngf):
+    gen = CSAGenerator(ngf=ngf, image_size=size)
+    image = torch.rand(2, 3, size, size) * 2 - 1
+    out = gen(image, centre_mask(2, size))
+    for name in ("coarse", "refined", "composite"):
+        assert getattr(out, name).shape == (2, 3, size, size)
+    assert out.csa_feature.shape == (2, 8 * ngf, size // 8, size // 8)
+    assert out.decoder_feature.shape == out.csa_feature.shape
+    assert out.feature_hole.shape == (2, 1, size // 8, size // 8)
+    assert out.coarse.abs().max() <= 1.0  # Tanh
+
+
+def test_larger_input_than_training_size_runs():
+    gen = CSAGenerator(ngf=4, image_size=32)
+    out = gen(torch.zeros(1, 3, 64, 96), centre_mask(1, 64)[..., :64].repeat(1, 1, 1, 2)[..., :96])
+    assert out.refined.shape == (1, 3, 64, 96)
+
+
+def test_composite_keeps_known_pixels_and_takes_refined_in_the_hole():
+    torch.manual_seed(0)
+    gen = CSAGenerator(ngf=4, image_size=32)
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    mask = centre_mask(1, 32)
+    out = gen(image, mask)
+    hole = mask.bool().expand_as(image)
+    assert torch.equal(out.composite[~hole], image[~hole])
+    assert torch.equal(out.composite[hole], out.refined[hole])
+
+
+def test_inputs_built_as_the_original():
+    # coarse input: hole filled with the constants; refinement input: [coarse composite, zero-filled image]
+    gen = CSAGenerator(ngf=4, image_size=32)
+    seen = {}
+    gen.coarse_net.register_forward_hook(lambda m, i, o: seen.update(coarse_in=i[0], coarse_out=o))
+    gen.refine_net.register_forward_hook(lambda m, i, o: seen.update(refine_in=i[0]))
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    mask = centre_mask(1, 32)
+    gen(image, mask)
+    hole = mask.bool()[0, 0]
+    for c, value in enumerate(HOLE_FILL):
+        assert torch.all(seen["coarse_in"][0, c][hole] == torch.tensor(value, dtype=torch.float32))
+        assert torch.equal(seen["coarse_in"][0, c][~hole], image[0, c][~hole])
+    assert HOLE_FILL[0] == pytest.approx(-0.0352941, abs=1e-7) and HOLE_FILL[1] == pytest.approx(-0.1843137, abs=1e-7)
+    refine_in = seen["refine_in"][0]
+    assert torch.equal(refine_in[:3][:, hole], seen["coarse_out"][0][:, hole])
+    assert torch.equal(refine_in[:3][:, ~hole], image[0][:, ~hole])
+    assert torch.all(refine_in[3:][:, hole] == 0) and torch.equal(refine_in[3:][:, ~hole], image[0][:, ~hole])
+
+
+@pytest.mark.parametrize("detach", [True, False])
+def test_detach_between_coarse_and_refinement(detach):
+    torch.manual_seed(1)
+    gen = CSAGenerator(ngf=4, image_size=32, detach_coarse=detach)
+    out = gen(torch.rand(1, 3, 32, 32) * 2 - 1, centre_mask(1, 32))
+    out.refined.sum().backward()
+    grad = gen.coarse_net.levels[0].down.weight.grad
+    assert (grad is None or grad.abs().sum() == 0) == detach
+
+
+def test_attention_returned_on_request():
+    gen = CSAGenerator(ngf=4, image_size=64)
+    out = gen(torch.rand(1, 3, 64, 64) * 2 - 1, centre_mask(1, 64), return_attention=True)
+    assert out.attention is not None and out.attention.hole.shape == (1, 8, 8)
+    assert torch.equal(out.attention.hole.float(), out.feature_hole[:, 0])
+    assert gen(torch.zeros(1, 3, 64, 64), centre_mask(1, 64)).attention is None
+
+
+def test_bad_shapes_raise_clear_errors():
+    gen = CSAGenerator(ngf=4, image_size=32)
+    with pytest.raises(ValueError, match="mask must be"):
+        gen(torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="multiples of 32"):
+        gen(torch.zeros(1, 3, 40, 40), torch.zeros(1, 1, 40, 40))
+    with pytest.raises(ValueError, match="power of two"):
+        CSAGenerator(ngf=4, image_size=48)
+
+
+def test_discriminator_shapes():
+    assert PatchDiscriminator(8)(torch.zeros(2, 3, 256, 256)).shape == (2, 1, 30, 30)
+    assert FeatureDiscriminator(8)(torch.zeros(2, 256, 32, 32)).shape == (2, 64, 4, 4)
+
+
+def test_build_models_initialises_like_the_original():
+    gen, pd, fd = build_models(Config.smoke(ngf=8, ndf=8, image_size=32))
+    w = torch.cat([m.weight.detach().flatten() for m in gen.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))])
+    assert abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.002
+    assert all(float(m.bias.abs().sum()) == 0 for m in pd.modules() if isinstance(m, torch.nn.Conv2d))
+    norm = gen.refine_net.levels[0].down_norm
+    assert torch.equal(norm.weight, torch.ones_like(norm.weight))
+    init_weights(fd, std=0.5)
+    assert float(fd.layers[0].weight.std()) > 0.4
