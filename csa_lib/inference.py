@@ -1,0 +1,169 @@
+"""Public inference API: `load_model()` and `inpaint(model, image, mask)` on photos of any size.
+
+How any size works: the photo is scaled so its longer side equals the model's training size
+(`model.image_size`, 256 px for full models), reflect-padded to a square, inpainted, and the hole
+is scaled back to the photo's own resolution; every known pixel of the input is pasted back
+unchanged. The mask is scaled with "any coverage counts as hole", so thin strokes survive.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from .config import Config
+from .model import CSAGenerator
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
+ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as safe_error:  # noqa: BLE001 - our training checkpoints also hold RNG states
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001
+            raise ValueError(f"could not read {path} as a PyTorch checkpoint ({safe_error}); "
+                             "is the file complete? Re-download or re-export it") from safe_error
+
+
+def generator_from_checkpoint(checkpoint: dict, source: str = "checkpoint") -> CSAGenerator:
+    """A CSAGenerator from one of our checkpoint dicts (needs 'config' and 'generator')."""
+    if not isinstance(checkpoint, dict) or "generator" not in checkpoint or "config" not in checkpoint:
+        keys = list(checkpoint)[:6] if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"{source} is not a csa-inpainting checkpoint (needs 'config' and 'generator'; found {keys}). "
+                         "For the original code's files pass the '<epoch>_net_G.pth' path instead")
+    cfg = Config.from_dict(checkpoint["config"])
+    model = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse)
+    state = {k: v.float() for k, v in checkpoint["generator"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{source}: its generator weights do not fit a model with ngf={cfg.ngf}, "
+                         f"image_size={cfg.image_size} (its own config): {error}") from error
+    return model
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device | None = None) -> CSAGenerator:
+    """Load a generator in eval mode: None = the shipped demo model; our checkpoints; the original layout.
+
+    `path` may be our checkpoint file (`*.pt`), a run folder (its `last.pt`), or the original's
+    `<epoch>_net_G.pth` (its `_net_P.pth` beside it) or a folder holding such a pair.
+    """
+    from .official import find_official_pair, load_official
+
+    device = torch.device(device) if device is not None else default_device()
+    path = Path(path) if path is not None else DEMO_CHECKPOINT
+    if not path.exists():
+        hint = (" The demo weights ship in data/checkpoints/ of the repository; run from a full clone "
+                "or pass the path of your own checkpoint.") if path == DEMO_CHECKPOINT else ""
+        raise FileNotFoundError(f"no checkpoint at {path}.{hint}")
+    if path.is_dir():
+        if any(path.glob("*_net_G.pth")):
+            model = load_official(*find_official_pair(path))
+        elif (path / "last.pt").is_file():
+            model = generator_from_checkpoint(_torch_load(path / "last.pt"), str(path / "last.pt"))
+        else:
+            raise FileNotFoundError(f"{path} holds neither 'last.pt' nor '<epoch>_net_G.pth'")
+    elif path.name.endswith(("_net_G.pth", "_net_P.pth")):
+        model = load_official(*find_official_pair(path.with_name(path.name.replace("_net_P", "_net_G"))))
+    else:
+        model = generator_from_checkpoint(_torch_load(path), str(path))
+    return model.to(device).eval()
+
+
+def _read_image(image: ImageLike) -> np.ndarray:
+    """HxWx3 uint8 RGB from a PIL image (any mode), an array (HxW, HxWx3, HxWx4) or a file path."""
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as opened:
+                image = opened.convert("RGB")
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"cannot read image file {image}: {error}") from error
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba)
+        return np.array(image.convert("RGB"), dtype=np.uint8)
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        if np.issubdtype(array.dtype, np.floating) and array.size and array.min() >= 0 and array.max() <= 1:
+            array = np.round(array * 255)
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    return np.array(array[:, :, :3], dtype=np.uint8, copy=True)
+
+
+def _read_mask(mask: ImageLike) -> np.ndarray:
+    """HxW bool (True = hole) from a PIL image, an array or a file; nonzero = hole."""
+    if isinstance(mask, (str, os.PathLike)):
+        try:
+            with Image.open(mask) as opened:
+                mask = opened.convert("L")
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"cannot read mask file {mask}: {error}") from error
+    if isinstance(mask, Image.Image):
+        mask = np.asarray(mask.convert("L"))
+    array = np.asarray(mask)
+    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        array = array[:, :, 0]
+    if array.ndim != 2:
+        raise ValueError(f"mask must be HxW (nonzero = hole), got shape {array.shape}")
+    return array != 0
+
+
+@torch.no_grad()
+def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike) -> Image.Image:
+    """Fill the hole of `image` where `mask` is nonzero; returns a PIL RGB image of the input's size.
+
+    `image`: PIL image (RGB, RGBA, L, ...), HxWx3 uint8 array or a path; `mask`: PIL 'L' image,
+    HxW array or a path, nonzero = hole, same size as the image. Known pixels come back unchanged;
+    an empty mask returns the image as it is. Runs on the model's device (CPU or CUDA).
+    """
+    pixels = _read_image(image)  # (H,W,3) uint8
+    hole = _read_mask(mask)  # (H,W) bool
+    H, W = pixels.shape[:2]
+    if hole.shape != (H, W):
+        raise ValueError(f"mask is {hole.shape[1]}x{hole.shape[0]} (WxH) but the image is {W}x{H}; "
+                         "resize the mask to the image's size")
+    if not hole.any():
+        return Image.fromarray(pixels)
+    if hole.all():
+        raise ValueError("the mask covers the whole image: there is no known pixel to inpaint from")
+
+    device = next(model.parameters()).device
+    size = model.image_size
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)  # (1,3,H,W)
+    m = torch.from_numpy(hole)[None, None].float().to(device)  # (1,1,H,W)
+    scale = size / max(H, W)
+    h, w = max(1, round(H * scale)), max(1, round(W * scale))
+    x_small = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)  # (1,3,h,w)
+    m_small = (F.interpolate(m, size=(h, w), mode="area") > 0).float()  # any coverage = hole
+    if bool(m_small.all()):
+        raise ValueError("at the model's resolution the mask covers the whole image: leave more pixels known")
+    pad = (0, size - w, 0, size - h)  # left, right, top, bottom
+    mode = "reflect" if (size - w) < w and (size - h) < h else "replicate"
+    x_in = F.pad(x_small, pad, mode=mode)  # (1,3,size,size)
+    m_in = F.pad(m_small, pad, value=0.0)  # padding counts as known
+    out = model(x_in, m_in).composite[..., :h, :w]  # (1,3,h,w)
+    out_full = F.interpolate(out, size=(H, W), mode="bicubic", align_corners=False)  # (1,3,H,W)
+    filled = out_full.clamp(-1, 1).add(1).mul(127.5).round().byte()[0].permute(1, 2, 0).cpu().numpy()
+    result = pixels.copy()
+    result[hole] = filled[hole]
+    return Image.fromarray(result)

@@ -1,0 +1,103 @@
+"""Public inference API: any size, any input form, known pixels unchanged, clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from csa_lib.config import Config
+from csa_lib.inference import generator_from_checkpoint, inpaint, load_model
+from csa_lib.model import build_models
+from csa_lib.official import save_official
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = Config.smoke(image_size=32, ngf=4, ndf=4)
+    gen, _, _ = build_models(cfg)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    torch.save({"format": "csa-inpainting/1", "config": cfg.to_dict(), "step": 0,
+                "generator": {k: v.half() for k, v in gen.state_dict().items()}}, path)
+    return path
+
+
+def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx / w, yy / h, (xx + yy) / (h + w)], axis=2) * 200
+    return (base + rng.integers(0, 40, (h, w, 3))).astype(np.uint8)
+
+
+def box_mask(h: int, w: int) -> np.ndarray:
+    mask = np.zeros((h, w), np.uint8)
+    mask[h // 3: 2 * h // 3, w // 4: w // 2] = 255
+    return mask
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (20, 50), (97, 61), (300, 180)])
+def test_any_size_keeps_known_pixels(model_file, h, w):
+    model = load_model(model_file, device="cpu")
+    image, mask = photo(h, w), box_mask(h, w)
+    result = inpaint(model, Image.fromarray(image), Image.fromarray(mask))
+    out = np.asarray(result)
+    assert result.mode == "RGB" and result.size == (w, h)
+    assert np.array_equal(out[mask == 0], image[mask == 0])
+    assert not np.array_equal(out[mask > 0], image[mask > 0])
+
+
+def test_input_forms_give_the_same_result(model_file, tmp_path):
+    model = load_model(model_file, device="cpu")
+    image, mask = photo(40, 40), box_mask(40, 40)
+    ref = np.asarray(inpaint(model, image, mask))
+    Image.fromarray(image).save(tmp_path / "i.png")
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    assert np.array_equal(np.asarray(inpaint(model, tmp_path / "i.png", tmp_path / "m.png")), ref)
+    rgba = Image.fromarray(image).convert("RGBA")
+    assert np.array_equal(np.asarray(inpaint(model, rgba, Image.fromarray(mask))), ref)
+    gray = inpaint(model, Image.fromarray(image[:, :, 0]), mask > 0)
+    assert gray.mode == "RGB" and np.array_equal(np.asarray(gray)[mask == 0][:, 1], image[mask == 0][:, 0])
+
+
+def test_empty_mask_returns_the_image(model_file):
+    image = photo(33, 45)
+    out = inpaint(load_model(model_file, device="cpu"), image, np.zeros((33, 45)))
+    assert np.array_equal(np.asarray(out), image)
+
+
+def test_bad_inputs_name_the_problem(model_file, tmp_path):
+    model = load_model(model_file, device="cpu")
+    with pytest.raises(ValueError, match=r"mask is 20x10 \(WxH\) but the image is 40x30"):
+        inpaint(model, photo(30, 40), np.ones((10, 20)))
+    with pytest.raises(ValueError, match="no known pixel"):
+        inpaint(model, photo(30, 40), np.ones((30, 40)))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(ValueError, match="cannot read image file .*broken.png"):
+        inpaint(model, tmp_path / "broken.png", np.ones((30, 40)))
+    with pytest.raises(ValueError, match="image must be"):
+        inpaint(model, np.zeros((4, 4, 2), np.uint8), np.ones((4, 4)))
+
+
+def test_load_model_sources(model_file, tmp_path):
+    model = load_model(model_file, device="cpu")
+    assert not model.training and model.image_size == 32
+    save_official(model, tmp_path / "official", epoch=30)
+    from_official = load_model(tmp_path / "official" / "30_net_G.pth", device="cpu")
+    image, mask = photo(32, 32), box_mask(32, 32)
+    assert np.array_equal(np.asarray(inpaint(model, image, mask)), np.asarray(inpaint(from_official, image, mask)))
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_model(tmp_path / "nothing.pt")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a csa-inpainting checkpoint"):
+        load_model(tmp_path / "other.pt")
+    (tmp_path / "truncated.pt").write_bytes(model_file.read_bytes()[:100])
+    with pytest.raises(ValueError, match="truncated.pt"):
+        load_model(tmp_path / "truncated.pt")
+
+
+def test_checkpoint_of_another_shape_is_reported():
+    cfg = Config.smoke(image_size=32, ngf=4)
+    gen, _, _ = build_models(Config.smoke(image_size=32, ngf=8))
+    with pytest.raises(ValueError, match="do not fit a model with ngf=4"):
+        generator_from_checkpoint({"config": cfg.to_dict(), "generator": gen.state_dict()})
