@@ -1,0 +1,97 @@
+"""Classical (non-learned) inpainting baselines, all with one signature.
+
+``fn(image, mask) -> filled``: ``image`` uint8 (H, W, 3) RGB, ``mask`` (H, W) bool or float
+with hole = ``mask > 0.5``; returns uint8 (H, W, 3). Hole pixels are zeroed before the library
+sees them (so no ground truth leaks in) and known pixels are returned unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from csa_lib.metrics import as_hole
+
+_EVAL_HINT = "pip install 'csa-inpainting[eval]'"
+
+Inpainter = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _prepare(image: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Check and convert inputs -> (uint8 (H, W, 3) with hole zeroed, bool (H, W) hole)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    hole = as_hole(mask)  # (H, W) bool
+    if hole.shape != image.shape[:2]:
+        raise ValueError(f"mask shape {hole.shape} does not match image shape {image.shape[:2]}")
+    if hole.all():
+        raise ValueError("mask covers the whole image: nothing known to inpaint from")
+    masked = image.copy()
+    masked[hole] = 0
+    return masked, hole
+
+
+def _composite(filled: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Hole from ``filled`` (any numeric, [0, 255]), known pixels from ``image`` -> uint8 (H, W, 3)."""
+    filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)  # (H, W, 3)
+    return np.where(hole[..., None], filled, image)
+
+
+def _cv2():
+    """Import OpenCV lazily with an install hint."""
+    try:
+        import cv2
+    except ImportError as exc:
+        raise ImportError(f"this baseline needs OpenCV: {_EVAL_HINT}") from exc
+    return cv2
+
+
+def _cv2_inpaint(image: np.ndarray, mask: np.ndarray, flag_name: str, radius: int) -> np.ndarray:
+    """Shared body of the two OpenCV methods: (H, W, 3) uint8 -> (H, W, 3) uint8."""
+    cv2 = _cv2()
+    masked, hole = _prepare(image, mask)
+    if not hole.any():
+        return masked
+    filled = cv2.inpaint(masked, hole.astype(np.uint8), radius, getattr(cv2, flag_name))  # (H, W, 3) uint8
+    return _composite(filled, masked, hole)
+
+
+def telea(image: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.ndarray:
+    """Telea fast marching (cv2.INPAINT_TELEA, radius 3): uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3)."""
+    return _cv2_inpaint(image, mask, "INPAINT_TELEA", radius)
+
+
+def navier_stokes(image: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.ndarray:
+    """Navier-Stokes inpainting (cv2.INPAINT_NS, radius 3): uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3)."""
+    return _cv2_inpaint(image, mask, "INPAINT_NS", radius)
+
+
+def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Biharmonic fill (skimage.restoration.inpaint_biharmonic): uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3)."""
+    try:
+        from skimage.restoration import inpaint_biharmonic
+    except ImportError as exc:
+        raise ImportError(f"biharmonic needs scikit-image: {_EVAL_HINT}") from exc
+    masked, hole = _prepare(image, mask)
+    if not hole.any():
+        return masked
+    filled = inpaint_biharmonic(masked.astype(np.float64) / 255.0, hole, channel_axis=-1)  # (H, W, 3) in [0, 1]
+    return _composite(filled * 255.0, masked, hole)
+
+
+def mean_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fill the hole with the per-channel mean of the known pixels: uint8 (H, W, 3) -> uint8 (H, W, 3)."""
+    masked, hole = _prepare(image, mask)
+    mean = masked[~hole].mean(axis=0)  # (3,)
+    return _composite(np.broadcast_to(mean, masked.shape), masked, hole)
+
+
+BASELINES: dict[str, Inpainter] = {
+    "telea": telea,
+    "navier_stokes": navier_stokes,
+    "biharmonic": biharmonic,
+    "mean_fill": mean_fill,
+}

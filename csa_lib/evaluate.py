@@ -1,0 +1,314 @@
+"""Evaluate inpainting methods (CSA and classical baselines) on a folder of images.
+
+``run_evaluation`` is the library entry point (the CLI and notebooks call it); a method is any
+callable ``fn(image uint8 (H, W, 3), hole bool (H, W)) -> uint8 (H, W, 3)``. It writes
+``results.csv`` (one row per image x mask x method), ``summary.md`` (means by method and
+hole-area bucket) and ``strips.png`` (a few examples side by side).
+
+CLI: ``python -m csa_lib.evaluate --images data/samples --masks irregular --methods csa,telea``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+from csa_lib.baselines import BASELINES, Inpainter
+from csa_lib.metrics import (
+    HOLE_BUCKETS,
+    METRIC_KEYS,
+    as_hole,
+    bucket_label,
+    bucket_of,
+    compute_all,
+    psnr,
+    summarise,
+    to_csv,
+    to_markdown,
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+DEFAULT_METHODS = ("csa", "telea", "navier_stokes", "biharmonic")
+SUMMARY_COLUMNS = ("n", "hole_ratio", *METRIC_KEYS, "time_s")
+
+MaskList = Sequence[tuple[str, Any]]
+MaskSource = MaskList | Callable[[int, str], MaskList]
+
+
+def _image_files(folder: str | Path) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return files
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """Read an image, centre-crop it to a square and resize (bicubic) -> uint8 (size, size, 3) RGB."""
+    with Image.open(path) as pil:
+        fitted = ImageOps.fit(pil.convert("RGB"), (size, size), Image.Resampling.BICUBIC)
+    return np.asarray(fitted, dtype=np.uint8).copy()
+
+
+def load_images(folder: str | Path, size: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """Every image in a folder as (file stem, uint8 (size, size, 3)), sorted by name."""
+    return [(p.stem, load_image(p, size)) for p in _image_files(folder)[:limit]]
+
+
+def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tuple[str, np.ndarray]]:
+    """Mask images in a folder (white = hole; ``invert`` for black = hole) -> (stem, bool (size, size))."""
+    masks = []
+    for path in _image_files(folder):
+        with Image.open(path) as pil:
+            fitted = ImageOps.fit(pil.convert("L"), (size, size), Image.Resampling.NEAREST)
+        grey = np.asarray(fitted)  # (size, size) uint8
+        masks.append((path.stem, grey < 128 if invert else grey >= 128))
+    return masks
+
+
+def center_masks(size: int) -> list[tuple[str, np.ndarray]]:
+    """The centre square hole from csa_lib.masks.center_mask -> [("center", bool (size, size))]."""
+    try:
+        from csa_lib.masks import center_mask
+    except ImportError:  # csa_lib.masks absent: the same (size/2)^2 centre square
+        hole = np.zeros((size, size), dtype=bool)
+        hole[size // 4 : size // 4 + size // 2, size // 4 : size // 4 + size // 2] = True
+        return [("center", hole)]
+    return [("center", as_hole(np.asarray(center_mask(size))))]
+
+
+def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[int, str], MaskList]:
+    """Mask source for run_evaluation: ``per_bucket`` procedural masks per HOLE_BUCKETS bucket, new for each image.
+
+    Image ``index`` always gets the same masks (its generator is seeded with ``(seed, index)``).
+    """
+    try:
+        from csa_lib.masks import irregular_mask
+    except ImportError as exc:
+        raise ImportError("irregular masks need csa_lib.masks.irregular_mask") from exc
+
+    def masks_for(index: int, name: str) -> MaskList:
+        """Masks of image ``index``: [(name, float32 (size, size), 1 = hole)]."""
+        rng = np.random.default_rng([seed, index])
+        return [
+            (f"irregular_{bucket_label(bucket)}_{k}", irregular_mask(size, rng, bucket))
+            for bucket in HOLE_BUCKETS
+            for k in range(per_bucket)
+        ]
+
+    return masks_for
+
+
+def csa_method(checkpoint: str | Path | None = None) -> Inpainter:
+    """Load a CSA generator via csa_lib.inference (None = the shipped demo model) -> an Inpainter."""
+    try:
+        inference = importlib.import_module("csa_lib.inference")
+    except ImportError as exc:
+        raise ImportError("the 'csa' method needs csa_lib.inference (load_model, inpaint)") from exc
+    model = inference.load_model(checkpoint) if checkpoint is not None else inference.load_model()
+
+    def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """CSA inpainting: uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3), known pixels kept."""
+        hole = as_hole(mask)  # (H, W)
+        masked = np.where(hole[..., None], np.uint8(0), image).astype(np.uint8)  # (H, W, 3), no truth in hole
+        pil_mask = Image.fromarray(hole.astype(np.uint8) * 255)  # white = hole
+        result = inference.inpaint(model, Image.fromarray(masked), pil_mask)
+        result = result.convert("RGB")
+        if result.size != (image.shape[1], image.shape[0]):
+            result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
+        return np.where(hole[..., None], np.asarray(result, dtype=np.uint8), masked)
+
+    return csa
+
+
+def build_methods(names: str | Sequence[str] = DEFAULT_METHODS, checkpoint: str | Path | None = None) -> dict[str, Inpainter]:
+    """Method names ("csa" or a BASELINES key; comma-separated string or list) -> {name: Inpainter}."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    methods: dict[str, Inpainter] = {}
+    for name in names:
+        if name == "csa":
+            methods[name] = csa_method(checkpoint)
+        elif name in BASELINES:
+            methods[name] = BASELINES[name]
+        else:
+            raise ValueError(f"unknown method {name!r}; choose from csa, {', '.join(BASELINES)}")
+    return methods
+
+
+def _named(images: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Any]]:
+    """Images as a dict, (name, image) pairs or bare arrays -> [(name, image)]."""
+    if isinstance(images, Mapping):
+        return list(images.items())
+    named = []
+    for i, item in enumerate(images):
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            named.append(item)
+        else:
+            named.append((f"image_{i:03d}", item))
+    return named
+
+
+def run_evaluation(
+    images: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]] | Sequence[np.ndarray],
+    masks: MaskSource,
+    methods: Mapping[str, Inpainter],
+    out_dir: str | Path | None = None,
+    n_strips: int = 4,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run every method on every image x mask; one row of metrics per triple; writes files if ``out_dir``.
+
+    Args:
+        images: uint8 (H, W, 3) RGB images, as {name: image}, [(name, image)] or [image].
+        masks: [(name, mask (H, W), 1 = hole)] used for every image, or a callable
+            ``(image_index, image_name) -> [(name, mask)]`` (see ``irregular_masks``).
+        methods: {name: fn(image uint8 (H, W, 3), hole bool (H, W)) -> uint8 (H, W, 3)}.
+        out_dir: where results.csv, summary.md and strips.png go (None: nothing written).
+        n_strips: rows in strips.png (different hole buckets first).
+    Returns:
+        Rows with image, mask, method, bucket, hole_ratio, METRIC_KEYS and time_s (seconds).
+    """
+    named = _named(images)
+    rows: list[dict[str, Any]] = []
+    strips: list[dict[str, Any]] = []  # examples kept for strips.png: new buckets first ...
+    spares: list[dict[str, Any]] = []  # ... then the first others
+    for index, (name, image) in enumerate(tqdm(named, desc="evaluate", unit="image", disable=not progress)):
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"image {name!r} must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        for mask_name, mask in masks(index, name) if callable(masks) else masks:
+            hole = as_hole(mask)  # (H, W)
+            bucket = bucket_of(float(hole.mean()))
+            outputs = {}
+            for method, fn in methods.items():
+                start = time.perf_counter()
+                output = np.asarray(fn(image.copy(), hole.copy()))  # (H, W, 3)
+                elapsed = time.perf_counter() - start
+                if output.shape != image.shape:
+                    raise ValueError(f"method {method!r} returned shape {output.shape}, expected {image.shape}")
+                outputs[method] = output.astype(np.uint8)
+                rows.append({"image": name, "mask": mask_name, "method": method, "bucket": bucket,
+                             **compute_all(outputs[method], image, hole), "time_s": elapsed})
+            example = {"image": name, "mask": mask_name, "bucket": bucket, "truth": image,
+                       "hole": hole, "outputs": outputs}
+            if len(strips) < n_strips and bucket not in {s["bucket"] for s in strips}:
+                strips.append(example)
+            elif len(spares) < n_strips:
+                spares.append(example)
+    strips = (strips + spares)[:n_strips]
+    if out_dir is not None:
+        write_report(rows, out_dir, list(methods))
+        if strips:
+            figure = plot_strips(strips, list(methods))
+            figure.savefig(Path(out_dir) / "strips.png", dpi=100)
+    return rows
+
+
+def summary_markdown(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] | None = None) -> str:
+    """Markdown report: means by method x bucket and by method, whole image and hole-only columns."""
+    images = len({r["image"] for r in rows})
+    pairs = len({(r["image"], r["mask"]) for r in rows})
+    methods = methods or list(dict.fromkeys(r["method"] for r in rows))
+    metric_columns = [c for c in SUMMARY_COLUMNS if c != "n"]
+    by_bucket = summarise(rows, by=("method", "bucket"), metrics=metric_columns)
+    by_method = summarise(rows, by=("method",), metrics=metric_columns)
+    return "\n".join([
+        "# Inpainting evaluation",
+        "",
+        f"{images} images, {pairs} image x mask pairs, methods: {', '.join(methods)}.",
+        "PSNR (dB) and SSIM: higher is better. L1, L2 (on [0, 1]): lower is better. TV: total variation of",
+        "the result (mean |dx| + mean |dy| on [0, 1]); lower is smoother, not necessarily better.",
+        "`_hole` columns use hole pixels only (TV: differences touching the hole). `time_s`: seconds per image.",
+        "",
+        "## By method and hole-area bucket",
+        "",
+        to_markdown(by_bucket, columns=["method", "bucket", *SUMMARY_COLUMNS]),
+        "## By method, all masks",
+        "",
+        to_markdown(by_method, columns=["method", *SUMMARY_COLUMNS]),
+    ])
+
+
+def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, methods: Sequence[str] | None = None) -> dict[str, Path]:
+    """Write results.csv and summary.md into ``out_dir`` -> {"csv": path, "summary": path}."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = to_csv(rows, out_dir / "results.csv")
+    summary_path = out_dir / "summary.md"
+    summary_path.write_text(summary_markdown(rows, methods))
+    return {"csv": csv_path, "summary": summary_path}
+
+
+def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
+    """Figure with one row per example: input with hole (white), mask, each method, ground truth."""
+    from matplotlib.figure import Figure
+
+    columns = ["input", "mask", *methods, "ground truth"]
+    figure = Figure(figsize=(2.0 * len(columns), 2.2 * len(examples)), layout="constrained")
+    axes = figure.subplots(len(examples), len(columns), squeeze=False)
+    for row, example in enumerate(examples):
+        truth, hole = example["truth"], example["hole"]
+        shown = np.where(hole[..., None], np.uint8(255), truth)  # (H, W, 3)
+        panels = [shown, hole.astype(np.uint8) * 255, *(example["outputs"][m] for m in methods), truth]
+        for col, (ax, panel) in enumerate(zip(axes[row], panels)):
+            ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(columns[col], fontsize=9)
+            if 2 <= col < 2 + len(methods):
+                ax.set_xlabel(f"PSNR {psnr(panel, truth):.2f}", fontsize=8)
+        axes[row][0].set_ylabel(f"{example['image']}\n{example['bucket']} hole", fontsize=8)
+    return figure
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Command-line arguments of ``python -m csa_lib.evaluate``."""
+    parser = argparse.ArgumentParser(prog="csa-evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--images", default="data/samples", help="folder of images (default: data/samples)")
+    parser.add_argument("--masks", default="irregular",
+                        help="'center', 'irregular' (procedural, per hole bucket) or a folder of mask images (white = hole)")
+    parser.add_argument("--invert-masks", action="store_true", help="mask folder images use black = hole")
+    parser.add_argument("--checkpoint", default=None, help="CSA checkpoint (default: the shipped demo model)")
+    parser.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to this")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help=f"comma-separated, from csa, {', '.join(BASELINES)}")
+    parser.add_argument("--out", default="outputs/eval", help="output folder")
+    parser.add_argument("--per-bucket", type=int, default=1, help="irregular masks per hole bucket per image")
+    parser.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--strips", type=int, default=4, help="examples shown in strips.png")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the irregular masks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: evaluate, write results.csv, summary.md, strips.png and print the summary."""
+    args = _parser().parse_args(argv)
+    images = load_images(args.images, args.size, args.max_images)
+    if args.masks == "center":
+        masks: MaskSource = center_masks(args.size)
+    elif args.masks == "irregular":
+        masks = irregular_masks(args.size, args.per_bucket, args.seed)
+    else:
+        masks = load_masks(args.masks, args.size, args.invert_masks)
+    methods = build_methods(args.methods, args.checkpoint)
+    rows = run_evaluation(images, masks, methods, args.out, n_strips=args.strips)
+    print(summary_markdown(rows, list(methods)))
+    print(f"wrote {len(rows)} rows to {Path(args.out) / 'results.csv'}, summary.md and strips.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
