@@ -79,12 +79,8 @@ def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tupl
 
 def center_masks(size: int) -> list[tuple[str, np.ndarray]]:
     """The centre square hole from csa_lib.masks.center_mask -> [("center", bool (size, size))]."""
-    try:
-        from csa_lib.masks import center_mask
-    except ImportError:  # csa_lib.masks absent: the same (size/2)^2 centre square
-        hole = np.zeros((size, size), dtype=bool)
-        hole[size // 4 : size // 4 + size // 2, size // 4 : size // 4 + size // 2] = True
-        return [("center", hole)]
+    from csa_lib.masks import center_mask
+
     return [("center", as_hole(np.asarray(center_mask(size))))]
 
 
