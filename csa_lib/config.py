@@ -22,7 +22,7 @@ class Config:
     """Every option of data, model, losses, optimisation and logging."""
 
     # --- paths (relative to the working directory) ---
-    data_root: str = "data/samples"        # image folder, searched recursively
+    data_root: str = "data/samples/images" # image folder, searched recursively
     mask_root: str | None = None           # irregular-mask folder (white = hole); None = procedural masks
     checkpoints_dir: str = "runs/default"  # checkpoints, logs and sample strips go here
     mask_type: str = "center"              # 'center' (original default) or 'random'

@@ -5,7 +5,7 @@ callable ``fn(image uint8 (H, W, 3), hole bool (H, W)) -> uint8 (H, W, 3)``. It 
 ``results.csv`` (one row per image x mask x method), ``summary.md`` (means by method and
 hole-area bucket) and ``strips.png`` (a few examples side by side).
 
-CLI: ``python -m csa_lib.evaluate --images data/samples --masks irregular --methods csa,telea``.
+CLI: ``python -m csa_lib.evaluate --images data/samples/images --masks irregular --methods csa,telea``.
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
 def _parser() -> argparse.ArgumentParser:
     """Command-line arguments of ``python -m csa_lib.evaluate``."""
     parser = argparse.ArgumentParser(prog="csa-evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--images", default="data/samples", help="folder of images (default: data/samples)")
+    parser.add_argument("--images", default="data/samples/images", help="folder of images (default: data/samples/images)")
     parser.add_argument("--masks", default="irregular",
                         help="'center', 'irregular' (procedural, per hole bucket) or a folder of mask images (white = hole)")
     parser.add_argument("--invert-masks", action="store_true", help="mask folder images use black = hole")

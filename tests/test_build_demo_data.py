@@ -1,0 +1,264 @@
+"""Fast tests of scripts/build_demo_data.py (pure functions, committed samples; never runs apt-get)."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("build_demo_data", ROOT / "scripts" / "build_demo_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+bdd = _load_script()
+
+
+def _photo(w=400, h=300, seed=0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], -1).astype(np.int16)
+    noise = rng.integers(-20, 21, size=(h, w, 3))
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
+
+
+# ---- patch cropping ---------------------------------------------------------------------------
+
+def test_random_patches_sizes_and_determinism():
+    img = _photo()
+    a = bdd.random_patches(img, 7, size=64, seed=3)
+    b = bdd.random_patches(img, 7, size=64, seed=3)
+    c = bdd.random_patches(img, 7, size=64, seed=4)
+    assert len(a) == 7
+    for p in a:
+        assert p.shape == (64, 64, 3) and p.dtype == np.uint8
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_random_patches_accepts_arrays_and_small_images():
+    small = np.asarray(_photo(50, 40))
+    patches = bdd.random_patches(small, 3, size=64, seed=0)
+    assert [p.shape for p in patches] == [(64, 64, 3)] * 3
+    assert bdd.random_patches(small, 0, size=64) == []
+
+
+def test_random_patches_without_resize_are_exact_crops():
+    img = _photo(200, 128)
+    arr = np.asarray(img)
+    # short side fixed to the image's own short side: no resampling, so every patch is a crop
+    for p in bdd.random_patches(img, 5, size=32, seed=1, min_short=128, max_short=128):
+        hits = [(y, x) for y in range(128 - 31) for x in range(200 - 31)
+                if arr[y, x, 0] == p[0, 0, 0] and np.array_equal(arr[y:y + 32, x:x + 32], p)]
+        assert hits
+
+
+def test_random_patches_avoid_flat_regions():
+    rng = np.random.default_rng(0)
+    arr = np.full((256, 512, 3), 128, np.uint8)
+    arr[:, 256:] = rng.integers(0, 256, size=(256, 256, 3))
+    patches = bdd.random_patches(arr, 20, size=64, seed=0, min_short=256, max_short=256,
+                                 min_std=10.0, tries=50)
+    stds = [np.asarray(Image.fromarray(p).convert("L"), np.float32).std() for p in patches]
+    assert min(stds) >= 10.0
+    flat = bdd.random_patches(arr, 20, size=64, seed=0, min_short=256, max_short=256, min_std=0.0)
+    assert min(np.asarray(Image.fromarray(p).convert("L"), np.float32).std() for p in flat) < 10.0
+
+
+def test_stable_seed_is_stable():
+    assert bdd.stable_seed(0, "Aqua.jpg") == bdd.stable_seed(0, "Aqua.jpg")
+    assert bdd.stable_seed(0, "Aqua.jpg") != bdd.stable_seed(1, "Aqua.jpg")
+    assert bdd.stable_seed(0, "Aqua.jpg") == 2145413033  # crc32: independent of PYTHONHASHSEED
+
+
+# ---- eval photos ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(300, 451, 3), (600, 512, 3), (100, 100), (40, 70, 4)])
+def test_center_square_shapes(shape):
+    arr = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    out = bdd.center_square(arr, 64)
+    assert out.mode == "RGB" and out.size == (64, 64)
+
+
+def test_center_square_is_centred():
+    arr = np.zeros((10, 30, 3), np.uint8)
+    arr[:, 10:20] = 255                       # the central 10x10 square is white, the sides black
+    assert np.asarray(bdd.center_square(arr, 10)).min() == 255
+
+
+@pytest.mark.parametrize("src", bdd.EVAL_SOURCES, ids=lambda s: s.name)
+def test_eval_photos_are_square_256(src):
+    pytest.importorskip({"scikit-image": "skimage", "scikit-learn": "sklearn"}.get(src.package, src.package))
+    img = bdd.eval_image(src.name, 256)
+    arr = np.asarray(img)
+    assert img.mode == "RGB" and arr.shape == (256, 256, 3)
+    assert arr.std() > 20  # a real photo, not a blank
+
+
+def test_eval_split_is_disjoint_from_training_photos():
+    train = {Path(p).stem.lower() for s in bdd.DEBIAN_SOURCES for p in s.photos}
+    assert not train & {e.name for e in bdd.EVAL_SOURCES}
+    for s in bdd.DEBIAN_SOURCES:
+        assert not set(s.photos) & set(s.excluded)
+        assert len(set(s.photos)) == len(s.photos)
+
+
+def test_build_eval_only_is_idempotent(tmp_path):
+    pytest.importorskip("skimage")
+    pytest.importorskip("sklearn")
+    kw = dict(cache=tmp_path / "cache", size=64, patches_per_photo=2, seed=0, min_short=64,
+              max_short=128, fmt="jpg", min_std=3.0, skip_train=True)
+    s1 = bdd.build_dataset(tmp_path / "out", **kw)
+    assert s1["eval"] == len(bdd.EVAL_SOURCES) and s1["written"] == s1["eval"] and s1["train"] == 0
+    for p in (tmp_path / "out" / "eval").iterdir():
+        assert Image.open(p).size == (64, 64)
+    s2 = bdd.build_dataset(tmp_path / "out", **kw)
+    assert s2["written"] == 0 and s2["kept"] == s1["eval"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] and len(manifest["files"]) == s1["eval"]
+    rows = list(csv.DictReader(open(tmp_path / "out" / "sources.csv")))
+    assert {r["file"] for r in rows} == {e.name for e in bdd.EVAL_SOURCES}
+    assert not (tmp_path / "cache").exists()  # no Debian work was done
+
+
+# ---- Debian helpers (no apt-get) -------------------------------------------------------------
+
+DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: 16.04/a_by_X.jpg
+Copyright: X, 2018
+License: CC-BY-4.0
+
+Files: nature/B.jpg
+       nature/C.jpg
+Copyright: 2008, Y <y@example.org>
+           2009, Z
+License: GPL-2+
+
+Files: debian/*
+ AUTHORS
+Copyright: 2018, Packager
+License: Expat
+
+License: Expat
+ Permission is hereby granted ...
+"""
+
+
+def test_dep5_licences():
+    paras = bdd.parse_dep5(DEP5)
+    assert bdd.license_for(paras, "a_by_X.jpg") == ("X, 2018", "CC-BY-4.0")
+    assert bdd.license_for(paras, "C.jpg") == ("2008, Y <y@example.org>; 2009, Z", "GPL-2+")
+    assert bdd.license_for(paras, "unknown.jpg") == ("?", "?")  # the debian/* catch-all is ignored
+
+
+def test_missing_apt_get_gives_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(bdd.shutil, "which", lambda name: None)
+    with pytest.raises(bdd.DataBuildError, match="apt-get"):
+        bdd.download_debs(["lomiri-wallpapers-16.04"], tmp_path / "debs")
+
+
+def test_cached_deb_skips_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(bdd.shutil, "which", lambda name: None)  # would fail if a download were tried
+    (tmp_path / "mate-backgrounds_1.26.0-1_all.deb").write_bytes(b"")
+    got = bdd.download_debs(["mate-backgrounds"], tmp_path)
+    assert got["mate-backgrounds"].name == "mate-backgrounds_1.26.0-1_all.deb"
+    assert bdd.deb_version(got["mate-backgrounds"]) == "1.26.0-1"
+
+
+def _ar_member(name: str, data: bytes) -> bytes:
+    header = f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode()
+    return header + data + (b"\n" if len(data) % 2 else b"")
+
+
+def test_python_deb_extraction_fallback(tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        payload = b"hello"
+        info = tarfile.TarInfo("./usr/share/doc/pkg/copyright")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    deb = tmp_path / "pkg_1.0_all.deb"
+    deb.write_bytes(b"!<arch>\n" + _ar_member("debian-binary", b"2.0\n")
+                    + _ar_member("control.tar.xz", b"x") + _ar_member("data.tar.xz", buf.getvalue()))
+    monkeypatch.setattr(bdd.shutil, "which", lambda name: None)  # force the fallback
+    dest = bdd.extract_deb(deb, tmp_path / "x")
+    assert (dest / "usr/share/doc/pkg/copyright").read_bytes() == b"hello"
+    assert bdd.extract_deb(deb, tmp_path / "x") == dest  # cached
+
+
+def test_cli_needs_an_action():
+    with pytest.raises(SystemExit):
+        bdd.parse_args([])
+
+
+# ---- masks ------------------------------------------------------------------------------------
+
+def test_center_mask_geometry():
+    m = bdd.center_mask(256)
+    rows, cols = np.nonzero(m)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (68, 187, 68, 187)
+    assert m.sum() == 120 * 120 * 255 and set(np.unique(m)) == {0, 255}
+
+
+@pytest.mark.parametrize("stem,seed,band", bdd.IRREGULAR_MASKS)
+def test_irregular_mask_generator(stem, seed, band):
+    a = bdd.irregular_mask(256, band, seed)
+    assert np.array_equal(a, bdd.irregular_mask(256, band, seed))
+    assert a.shape == (256, 256) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 255}
+    assert band[0] <= bdd.hole_ratio(a) <= band[1]
+
+
+def _load_mask(name: str) -> np.ndarray:
+    path = SAMPLES / "masks" / f"{name}.png"
+    if not path.is_file():
+        pytest.skip(f"{path} not present (build with --samples data/samples)")
+    img = Image.open(path)
+    assert img.size == (256, 256) and img.mode in ("L", "1")
+    return np.asarray(img.convert("L"))
+
+
+def test_committed_center_mask_is_exact():
+    m = _load_mask("center")
+    assert np.array_equal(m, bdd.center_mask(256))
+    assert (m[68:188, 68:188] == 255).all()
+    m2 = m.copy()
+    m2[68:188, 68:188] = 0
+    assert not m2.any()
+
+
+@pytest.mark.parametrize("stem,seed,band", bdd.IRREGULAR_MASKS)
+def test_committed_irregular_masks(stem, seed, band):
+    m = _load_mask(stem)
+    assert set(np.unique(m)) <= {0, 255}
+    assert band[0] <= bdd.hole_ratio(m) <= band[1]
+
+
+def test_committed_sample_images_and_licences():
+    images = SAMPLES / "images"
+    if not images.is_dir():
+        pytest.skip("data/samples not built")
+    names = sorted(p.stem for p in images.iterdir())
+    assert names == sorted(bdd.SAMPLE_PHOTOS)
+    for p in images.iterdir():
+        img = Image.open(p)
+        assert img.size == (256, 256) and img.mode == "RGB"
+    total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
+    assert total < 1.5e6
+    licences = (SAMPLES / "LICENSES.md").read_text()
+    for p in SAMPLES.rglob("*.png"):
+        assert str(p.relative_to(SAMPLES)) in licences
