@@ -1,0 +1,301 @@
+"""Image folders, a tiny procedural image set, the (image, mask) dataset and seeded DataLoaders.
+
+Every sample is a dict ``{"image": (3,H,W) float32 in [-1, 1], "mask": (1,H,W) float32, 1 = hole}``;
+the DataLoader stacks them into ``(B,3,H,W)`` and ``(B,1,H,W)``.
+
+Resizing differs from the original on purpose: it squashed every image with ``Resize((256, 256))``;
+here the short side is resized to ``image_size`` and a square is cropped (random crop when training,
+centre crop otherwise), so the aspect ratio is kept. Paris StreetView (936 x 537) is the case where
+this matters.
+"""
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from csa_lib.masks import MaskSource
+from csa_lib.utils import from_pil, to_pil
+
+__all__ = [
+    "IMAGE_EXTENSIONS", "ImageFolder", "InpaintingDataset", "SyntheticImages", "build_datasets",
+    "find_images", "make_loader", "save_synthetic_folder", "seed_worker", "split_files", "synthetic_image",
+]
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+"""File endings (case-insensitive) that image folders are searched for."""
+
+SYNTHETIC_TRAIN_SIZE = 256  # images in the synthetic training set (data_root = "synthetic")
+SYNTHETIC_VAL_SIZE = 16     # images in the synthetic validation set
+
+_READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)  # what PIL raises on bad files
+
+
+def find_images(root: str | Path) -> list[Path]:
+    """Every image file under ``root`` (recursive, case-insensitive IMAGE_EXTENSIONS), sorted; ValueError if none."""
+    root = Path(root)
+    accepted = ", ".join(IMAGE_EXTENSIONS)
+    if not root.is_dir():
+        raise ValueError(f"image folder '{root}' does not exist or is not a folder "
+                         f"(expected images with extensions {accepted}, searched recursively)")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"image folder '{root}' holds no images: expected files with extensions "
+                         f"{accepted} (searched recursively)")
+    return files
+
+
+def split_files(files: Sequence[Any], val_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """Deterministic split by file -> (train_files, val_files), each sorted; at least one of each when possible."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    ordered = sorted(files, key=str)
+    n_val = round(len(ordered) * val_fraction)
+    if val_fraction > 0 and len(ordered) >= 2:
+        n_val = min(max(n_val, 1), len(ordered) - 1)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    val_index = set(order[:n_val].tolist())
+    train = [f for i, f in enumerate(ordered) if i not in val_index]
+    val = [f for i, f in enumerate(ordered) if i in val_index]
+    return train, val
+
+
+class ImageFolder(Dataset):
+    """Images under a folder (any nesting) -> (3, image_size, image_size) float32 in [-1, 1].
+
+    Short side resized to ``image_size`` (bilinear, antialiased), then a random (train) or centre
+    (eval) square crop and, when ``train and flip``, a random horizontal flip. With ``seed=None`` the
+    crop and flip draw from torch's global RNG (seeded per worker by the DataLoader); with a seed they
+    are a pure function of (seed, epoch, index), the same for any number of workers (see ``set_epoch``).
+    Unreadable files are skipped: the first time one is hit it is reported by one warning and the next
+    readable file is returned instead.
+    """
+
+    def __init__(self, root: str | Path, image_size: int, train: bool = True, flip: bool = True,
+                 files: Sequence[str | Path] | None = None, seed: int | None = None) -> None:
+        self.root = Path(root)
+        self.image_size = image_size
+        self.train = train
+        self.flip = flip
+        self.seed = seed
+        self.epoch = 0
+        self.files: list[Path] = find_images(root) if files is None else [Path(f) for f in files]
+        self.bad_files: set[Path] = set()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the crops and flips of ``epoch`` from now on (only matters when ``seed`` is set)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, path: Path, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """Read, resize, crop and flip one file -> (3, image_size, image_size) in [-1, 1]; PIL errors propagate.
+
+        ``rng`` draws the crop and flip; None uses torch's global RNG.
+        """
+        def draw(high: int) -> int:
+            """Uniform integer in [0, high)."""
+            return int(rng.integers(high)) if rng is not None else int(torch.randint(high, ()))
+
+        with Image.open(path) as pil:
+            pil = pil.convert("RGB")
+        pil = TF.resize(pil, self.image_size, antialias=True)  # short side = image_size
+        size = self.image_size
+        if self.train:
+            top, left = draw(pil.height - size + 1), draw(pil.width - size + 1)
+            pil = TF.crop(pil, top, left, size, size)
+        else:
+            pil = TF.center_crop(pil, [size, size])
+        if self.train and self.flip and draw(2) == 1:
+            pil = TF.horizontal_flip(pil)
+        return from_pil(pil)  # (3, size, size)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Image ``index`` (or the next readable one) -> (3, image_size, image_size) in [-1, 1]."""
+        n = len(self.files)
+        for offset in range(n):
+            path = self.files[(index + offset) % n]
+            if path in self.bad_files:
+                continue
+            rng = None if self.seed is None else np.random.default_rng([self.seed, self.epoch, index])
+            try:
+                return self.load(path, rng)
+            except _READ_ERRORS as exc:
+                self.bad_files.add(path)
+                warnings.warn(f"skipping unreadable image '{path}': {exc}", stacklevel=2)
+        raise RuntimeError(f"none of the {n} image files in '{self.root}' could be read "
+                           f"(first: '{self.files[0] if n else None}')")
+
+    def __repr__(self) -> str:
+        mode = "train" if self.train else "eval"
+        return f"ImageFolder('{self.root}', {len(self)} images, {self.image_size} px, {mode}, flip={self.flip})"
+
+
+def _blend(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Per-pixel mix of colours a, b (3,) by weight t (H, W) -> (H, W, 3)."""
+    return a * (1.0 - t[..., None]) + b * t[..., None]
+
+
+def _texture(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """A random stripe or checker pattern in [-1, 1] -> (H, W); coordinates in [0, 1]."""
+    period = rng.uniform(0.04, 0.15)
+    if rng.random() < 0.5:
+        angle = rng.uniform(0.0, math.pi)
+        phase = (xx * math.cos(angle) + yy * math.sin(angle)) / period
+        return np.sign(np.sin(2 * math.pi * phase))  # stripes
+    return np.where((np.floor(xx / period) + np.floor(yy / period)) % 2 == 0, 1.0, -1.0)  # checker
+
+
+def synthetic_image(image_size: int, rng: np.random.Generator) -> torch.Tensor:
+    """One procedural scene (sky, tilted horizon, textured ground, sun, boxes, ellipses) -> (3,H,W) in [-1, 1]."""
+    coords = (np.arange(image_size, dtype=np.float64) + 0.5) / image_size
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")  # (H, W) each, in [0, 1]
+    horizon = rng.uniform(0.35, 0.65) + rng.uniform(-0.15, 0.15) * (xx - 0.5)  # (H, W)
+    sky_top, sky_low = rng.uniform([0.1, 0.2, 0.5], [0.4, 0.6, 1.0]), rng.uniform(0.6, 1.0, 3)
+    sky = _blend(sky_top, sky_low, np.clip(yy / horizon, 0.0, 1.0))  # (H, W, 3)
+    ground_near, ground_far = rng.uniform(0.0, 0.6, 3), rng.uniform(0.2, 0.8, 3)
+    ground = _blend(ground_far, ground_near, np.clip((yy - horizon) / (1 - horizon), 0.0, 1.0))
+    ground = ground * (1.0 + rng.uniform(0.1, 0.25) * _texture(rng, yy, xx))[..., None]
+    image = np.where((yy < horizon)[..., None], sky, ground)  # (H, W, 3)
+    if rng.random() < 0.5:  # sun or moon
+        cx, cy, r = rng.uniform(0.1, 0.9), rng.uniform(0.05, 0.3), rng.uniform(0.04, 0.1)
+        disc = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r  # (H, W)
+        image[disc] = rng.uniform(0.8, 1.0, 3)
+    for _ in range(int(rng.integers(1, 5))):
+        colour = rng.uniform(0.0, 1.0, 3)
+        cx, cy = rng.uniform(0.1, 0.9), rng.uniform(0.2, 0.9)
+        hw, hh = rng.uniform(0.05, 0.2, 2)
+        if rng.random() < 0.5:
+            inside = (np.abs(xx - cx) < hw) & (np.abs(yy - cy) < hh)  # box
+        else:
+            inside = ((xx - cx) / hw) ** 2 + ((yy - cy) / hh) ** 2 < 1.0  # ellipse
+        fill = np.broadcast_to(colour, image.shape)  # (H, W, 3)
+        if rng.random() < 0.4:
+            fill = fill * (1.0 + 0.3 * _texture(rng, yy, xx))[..., None]
+        image[inside] = fill[inside]
+    image = np.clip(image, 0.0, 1.0).astype(np.float32) * 2.0 - 1.0  # (H, W, 3) in [-1, 1]
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))  # (3, H, W)
+
+
+class SyntheticImages(Dataset):
+    """``n`` procedural scenes, image ``i`` drawn from seed ``(seed, i)`` -> (3, image_size, image_size) in [-1, 1]."""
+
+    def __init__(self, n: int, image_size: int, seed: int = 0) -> None:
+        if n < 1:
+            raise ValueError(f"SyntheticImages needs n >= 1, got {n}")
+        self.n = n
+        self.image_size = image_size
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Scene ``index`` -> (3, image_size, image_size) in [-1, 1], the same on every call."""
+        if not -self.n <= index < self.n:
+            raise IndexError(f"index {index} out of range for {self.n} synthetic images")
+        return synthetic_image(self.image_size, np.random.default_rng([self.seed, index % self.n]))
+
+    def __repr__(self) -> str:
+        return f"SyntheticImages({self.n}, {self.image_size} px, seed={self.seed})"
+
+
+def save_synthetic_folder(path: str | Path, n: int, image_size: int, seed: int = 0) -> list[Path]:
+    """Write SyntheticImages(n, image_size, seed) as ``synthetic_0000.png``... into ``path`` -> the file paths."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = SyntheticImages(n, image_size, seed)
+    paths = []
+    for index in range(n):
+        file = folder / f"synthetic_{index:04d}.png"
+        to_pil(images[index]).save(file)
+        paths.append(file)
+    return paths
+
+
+class InpaintingDataset(Dataset):
+    """Pairs images with masks -> ``{"image": (3,H,W), "mask": (1,H,W)}``; the mask depends on (seed, epoch, index).
+
+    Call ``set_epoch(e)`` before each epoch so every epoch sees new masks; it is passed on to the images
+    when they have ``set_epoch`` too. Loaders from ``make_loader`` restart their workers every epoch, so
+    the workers see the new value.
+    """
+
+    def __init__(self, images: Dataset, masks: MaskSource) -> None:
+        self.images = images
+        self.masks = masks
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the masks (and, for a seeded ImageFolder, the crops and flips) of ``epoch`` from now on."""
+        self.epoch = epoch
+        if hasattr(self.images, "set_epoch"):
+            self.images.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.images)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        """Sample ``index`` -> {"image": (3,H,W) in [-1, 1], "mask": (1,H,W), 1 = hole}."""
+        image = self.images[index]  # (3, H, W)
+        mask = self.masks.sample(index, epoch=self.epoch)  # (1, H, W)
+        if image.shape[-2:] != mask.shape[-2:]:
+            raise ValueError(f"image {tuple(image.shape)} and mask {tuple(mask.shape)} sizes differ")
+        return {"image": image, "mask": mask}
+
+    def __repr__(self) -> str:
+        return f"InpaintingDataset({self.images!r}, {self.masks!r}, epoch={self.epoch})"
+
+
+def build_datasets(cfg: Any) -> tuple[InpaintingDataset, InpaintingDataset]:
+    """(train, val) InpaintingDatasets from cfg.data_root ("synthetic" = SyntheticImages 256 / 16), masks from cfg.
+
+    Everything random (crops, flips, masks) is a function of (cfg.seed, epoch, index): call
+    ``train_ds.set_epoch(e)`` each epoch.
+    """
+    size = cfg.image_size
+    if cfg.data_root == "synthetic":
+        train_images: Dataset = SyntheticImages(SYNTHETIC_TRAIN_SIZE, size, seed=cfg.seed)
+        val_images: Dataset = SyntheticImages(SYNTHETIC_VAL_SIZE, size, seed=cfg.seed + 1)
+    else:
+        train_files, val_files = split_files(find_images(cfg.data_root), cfg.val_fraction, cfg.seed)
+        train_images = ImageFolder(cfg.data_root, size, train=True, flip=cfg.flip, files=train_files,
+                                   seed=cfg.seed)
+        val_images = ImageFolder(cfg.data_root, size, train=False, flip=False, files=val_files)
+    train_masks = MaskSource(cfg.mask_type, size, cfg.mask_root, seed=cfg.seed)
+    val_masks = MaskSource(cfg.mask_type, size, cfg.mask_root, seed=cfg.seed + 1)
+    return InpaintingDataset(train_images, train_masks), InpaintingDataset(val_images, val_masks)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader worker_init_fn: seed NumPy and `random` from the worker's torch seed."""
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def make_loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int,
+                sampler: Sampler | None = None) -> DataLoader:
+    """DataLoader with a seeded generator and seeded workers (same seed -> same batches); batches of dicts."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker,
+        generator=generator,
+        pin_memory=torch.cuda.is_available(),
+    )

@@ -1,0 +1,247 @@
+"""Hole masks: the original's centre square, procedural irregular masks, mask folders, recorded strokes.
+
+Convention everywhere: a mask is float32 with **1 = hole** (pixels to fill) and **0 = known**.
+Generators that work on one mask in NumPy return ``(H, W)`` arrays; the tensor side uses
+``(1, H, W)`` per sample and ``(B, 1, H, W)`` per batch. Mask image files use white = hole.
+
+Masks from files are binarised with a 0.5 threshold (grey >= 128 is a hole) after resizing. The
+original truncated with ``.byte()``, so only exact white became a hole and soft edges stayed known
+(``../shared/csa_spec.md`` §7); the threshold is this project's fix.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from csa_lib.metrics import HOLE_BUCKETS  # one definition of the 10 % area buckets, shared with evaluation
+
+__all__ = [
+    "HOLE_BUCKETS", "MASK_EXTENSIONS", "MaskSource", "apply_mask", "center_mask", "find_mask_files",
+    "hole_ratio", "irregular_mask", "load_mask", "random_irregular_mask", "strokes_to_mask",
+]
+
+MASK_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
+"""File endings (case-insensitive) that a mask folder is searched for."""
+
+_MAX_PRIMITIVES = 2000   # strokes/boxes tried before giving up on a hole range (never reached for the buckets)
+_BOX_PROBABILITY = 0.15  # share of primitives that are axis-aligned boxes instead of brush strokes
+_SHRINK = 0.7            # stroke/box scale factor after a primitive overshoots the range
+
+
+def center_mask(size: int) -> torch.Tensor:
+    """The original's centre hole -> float32 (1, size, size), rows/cols size/4+o .. 3*size/4-o-1, o = size//64.
+
+    At 256 px (overlap 4, as in the original) the hole is rows and columns 68..187 inclusive (120 x 120).
+    """
+    if size < 4:
+        raise ValueError(f"center_mask needs size >= 4, got {size}")
+    overlap = size // 64
+    lo, hi = size // 4 + overlap, 3 * size // 4 - overlap  # hole = [lo, hi)
+    mask = torch.zeros(1, size, size)  # (1, size, size)
+    mask[:, lo:hi, lo:hi] = 1.0
+    return mask
+
+
+def _check_range(hole_range: Sequence[float]) -> tuple[float, float]:
+    lo, hi = float(hole_range[0]), float(hole_range[1])
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"hole_range must satisfy 0 <= lo < hi <= 1, got {tuple(hole_range)}")
+    return lo, hi
+
+
+def _draw_stroke(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: int, width: float,
+                 scale: float) -> None:
+    """One thick random-walk polyline with round joints and caps, painted 255."""
+    radius = max(0.5, 0.5 * width * scale)
+    step = size * rng.uniform(0.04, 0.12) * max(scale, 0.25)
+    x, y = rng.uniform(0, size - 1, size=2)
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    points = [(x, y)]
+    for _ in range(int(rng.integers(3, 10))):
+        angle += rng.normal(0.0, 0.8)
+        nx, ny = x + step * math.cos(angle), y + step * math.sin(angle)
+        if not (0 <= nx <= size - 1 and 0 <= ny <= size - 1):  # bounce off the border
+            angle += math.pi
+            nx, ny = x + step * math.cos(angle), y + step * math.sin(angle)
+        x, y = min(max(nx, 0.0), size - 1.0), min(max(ny, 0.0), size - 1.0)
+        points.append((x, y))
+    draw.line(points, fill=255, width=max(1, round(2 * radius)))
+    for px, py in points:
+        draw.ellipse([px - radius, py - radius, px + radius, py + radius], fill=255)
+
+
+def _draw_box(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: int, scale: float) -> None:
+    """One axis-aligned filled box, painted 255."""
+    w, h = size * rng.uniform(0.05, 0.25, size=2) * scale
+    x, y = rng.uniform(0, size - 1, size=2)
+    draw.rectangle([x - w / 2, y - h / 2, x + w / 2, y + h / 2], fill=255)
+
+
+def random_irregular_mask(size: int, rng: np.random.Generator,
+                          hole_range: Sequence[float] = (0.1, 0.2)) -> np.ndarray:
+    """Brush strokes and a few boxes until the hole ratio is in [lo, hi) -> float32 (size, size), 1 = hole.
+
+    Primitives are added one at a time; one that would push the ratio past ``hi`` is dropped and the
+    next ones are drawn smaller, so every range of reasonable width is hit. The ratio lands on a
+    target drawn uniformly inside the range (a small margin keeps it off both edges, so it is never 0).
+    The same ``rng`` state gives the same mask.
+    """
+    lo, hi = _check_range(hole_range)
+    total = size * size
+    margin = max(0.02 * (hi - lo), 1.0 / total)
+    lo_ok, hi_ok = lo + margin, hi - margin
+    if lo_ok > hi_ok or math.ceil(lo_ok * total) > math.floor(hi_ok * total):
+        raise ValueError(f"hole_range {tuple(hole_range)} is too narrow for a {size} x {size} mask")
+    target = rng.uniform(lo_ok, hi_ok)
+    width = size * (rng.uniform(0.02, 0.05) + 0.08 * target)  # larger holes use thicker brushes
+    canvas = Image.new("L", (size, size), 0)
+    scale = 1.0
+    for _ in range(_MAX_PRIMITIVES):
+        trial = canvas.copy()
+        draw = ImageDraw.Draw(trial)
+        if rng.random() < _BOX_PROBABILITY:
+            _draw_box(draw, rng, size, scale)
+        else:
+            _draw_stroke(draw, rng, size, width, scale)
+        hole = np.asarray(trial) > 127  # (size, size) bool
+        ratio = np.count_nonzero(hole) / total
+        if ratio > hi_ok:  # overshoot: drop it, draw smaller from now on
+            scale *= _SHRINK
+            continue
+        canvas = trial
+        if ratio >= target:
+            return hole.astype(np.float32)
+    raise RuntimeError(f"could not reach a hole ratio in {tuple(hole_range)} at {size} px "
+                       f"after {_MAX_PRIMITIVES} strokes")
+
+
+def irregular_mask(size: int, rng: np.random.Generator,
+                   bucket: Sequence[float] | None = None) -> np.ndarray:
+    """Procedural irregular mask with hole ratio in ``bucket`` (None = a random HOLE_BUCKETS entry) -> (size, size)."""
+    if bucket is None:
+        bucket = HOLE_BUCKETS[int(rng.integers(len(HOLE_BUCKETS)))]
+    return random_irregular_mask(size, rng, bucket)
+
+
+def load_mask(path: str | Path, size: int) -> torch.Tensor:
+    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size): grey, bilinear resize, >= 128 = hole."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file '{path}' does not exist")
+    try:
+        with Image.open(path) as pil:
+            grey = pil.convert("L").resize((size, size), Image.Resampling.BILINEAR)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"could not read mask file '{path}': {exc}") from exc
+    hole = np.asarray(grey) >= 128  # (size, size) bool: threshold 0.5, not truncation
+    return torch.from_numpy(hole.astype(np.float32))[None]  # (1, size, size)
+
+
+def find_mask_files(root: str | Path) -> list[Path]:
+    """Every *.png / *.jpg / *.jpeg under ``root`` (recursive, case-insensitive), sorted; ValueError if none."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"mask folder '{root}' does not exist or is not a folder")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_EXTENSIONS)
+    if not files:
+        raise ValueError(f"mask folder '{root}' holds no mask images: it should contain {'/'.join(MASK_EXTENSIONS)} "
+                         "files (searched recursively) with white = hole, e.g. NVIDIA's irregular mask set")
+    return files
+
+
+class MaskSource:
+    """A different mask per sample, reproducible from (seed, epoch, index): ``sample(i) -> (1, H, W)``.
+
+    ``mask_type='center'`` always gives ``center_mask(image_size)`` (``mask_root`` is ignored, as in the
+    original). ``'random'`` picks a file from ``mask_root`` when it is set, else draws a procedural
+    irregular mask from a random HOLE_BUCKETS bucket.
+    """
+
+    def __init__(self, mask_type: str, image_size: int, mask_root: str | Path | None = None,
+                 seed: int = 0) -> None:
+        if mask_type not in ("center", "random"):
+            raise ValueError(f"mask_type must be 'center' or 'random', got {mask_type!r}")
+        self.mask_type = mask_type
+        self.image_size = image_size
+        self.mask_root = mask_root
+        self.seed = seed
+        self.files: list[Path] = (find_mask_files(mask_root)
+                                  if mask_type == "random" and mask_root is not None else [])
+        self._center = center_mask(image_size) if mask_type == "center" else None
+
+    def sample(self, index_or_rng: int | np.random.Generator, epoch: int = 0) -> torch.Tensor:
+        """Mask for sample ``index`` in ``epoch`` (or drawn from a given Generator) -> float32 (1, H, W)."""
+        if self._center is not None:
+            return self._center.clone()
+        if isinstance(index_or_rng, np.random.Generator):
+            rng = index_or_rng
+        else:
+            rng = np.random.default_rng([self.seed, epoch, int(index_or_rng)])
+        if self.files:
+            return load_mask(self.files[int(rng.integers(len(self.files)))], self.image_size)
+        return torch.from_numpy(irregular_mask(self.image_size, rng))[None]  # (1, H, W)
+
+    def __repr__(self) -> str:
+        source = f"{len(self.files)} files in {str(self.mask_root)!r}" if self.files else "procedural"
+        detail = "" if self.mask_type == "center" else f", {source}"
+        return f"MaskSource({self.mask_type!r}, {self.image_size} px{detail}, seed={self.seed})"
+
+
+def strokes_to_mask(strokes: Sequence[Mapping[str, Any]], height: int, width: int) -> np.ndarray:
+    """Rasterise recorded strokes, in order, into a float32 (height, width) mask, 1 = hole.
+
+    Each stroke is ``{"tool": "brush" | "eraser" | "rect", "size": r, "points": [[x, y], ...]}`` in image
+    pixel coordinates (x = column, y = row). Brush paints 1 and eraser paints 0, both as lines of width
+    ``2r`` with round caps and joints (a disc of radius ``r`` at every point). ``rect`` fills 1 over the
+    box between its two corner points, columns ``round(min x) .. round(max x) - 1`` and rows likewise
+    (so ``[[0, 0], [width, height]]`` covers the whole image); its ``size`` is ignored.
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"height and width must be positive, got {height} x {width}")
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    for number, stroke in enumerate(strokes):
+        tool = stroke.get("tool")
+        points = [(float(p[0]), float(p[1])) for p in stroke.get("points", [])]
+        if tool == "rect":
+            if len(points) != 2:
+                raise ValueError(f"stroke {number}: a rect needs exactly two corner points, got {len(points)}")
+            (xa, ya), (xb, yb) = points
+            x0, x1 = round(min(xa, xb)), round(max(xa, xb))
+            y0, y1 = round(min(ya, yb)), round(max(ya, yb))
+            if x1 > x0 and y1 > y0:
+                draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
+        elif tool in ("brush", "eraser"):
+            fill = 255 if tool == "brush" else 0
+            radius = float(stroke.get("size", 1))
+            if radius <= 0:
+                raise ValueError(f"stroke {number}: size must be positive, got {radius}")
+            if len(points) > 1:
+                draw.line(points, fill=fill, width=max(1, round(2 * radius)))
+            for x, y in points:
+                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
+        else:
+            raise ValueError(f"stroke {number}: unknown tool {tool!r} (use 'brush', 'eraser' or 'rect')")
+    return (np.asarray(canvas) > 127).astype(np.float32)  # (height, width)
+
+
+def apply_mask(image: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Zero the hole: ``image * (1 - mask)``; image (B,3,H,W) or (3,H,W) in [-1, 1], mask (B,1,H,W) or (1,H,W).
+
+    0 in [-1, 1] space is mid-grey, so the hole shows as flat grey. (The networks build their own hole
+    fill; this is for display and for the zero-filled half of the refinement input.)
+    """
+    return image * (1 - mask)
+
+
+def hole_ratio(mask: torch.Tensor | np.ndarray) -> float:
+    """Share of hole pixels (value > 0.5) over every element of a mask of any shape -> float in [0, 1]."""
+    if isinstance(mask, torch.Tensor):
+        return float((mask > 0.5).float().mean())
+    return float(np.mean(np.asarray(mask) > 0.5))

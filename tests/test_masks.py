@@ -1,0 +1,248 @@
+"""Mask contract: centre geometry, irregular buckets, file masks, MaskSource, strokes, apply/ratio."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from csa_lib import masks
+from csa_lib.masks import (
+    HOLE_BUCKETS, MaskSource, apply_mask, center_mask, hole_ratio, irregular_mask, load_mask,
+    random_irregular_mask, strokes_to_mask,
+)
+from csa_lib.metrics import bucket_label, bucket_of
+
+
+# --- centre mask -------------------------------------------------------------------------------
+
+def test_center_mask_256_matches_original_geometry():
+    mask = center_mask(256)
+    assert mask.shape == (1, 256, 256) and mask.dtype == torch.float32
+    rows = torch.nonzero(mask[0].any(dim=1)).flatten()
+    cols = torch.nonzero(mask[0].any(dim=0)).flatten()
+    assert rows.tolist() == list(range(68, 188))
+    assert cols.tolist() == list(range(68, 188))
+    assert int(mask.sum()) == 14400  # 120 x 120, filled
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+
+
+def test_center_mask_scales_with_size():
+    mask = center_mask(64)  # overlap 64 // 64 = 1 -> rows/cols 17..46
+    hole = torch.zeros(64, 64)
+    hole[17:47, 17:47] = 1
+    assert torch.equal(mask[0], hole)
+    assert int(center_mask(32).sum()) == 16 * 16  # overlap 0 -> exactly the middle half
+
+
+# --- procedural irregular masks ------------------------------------------------------------------
+
+def test_hole_buckets_are_the_nvidia_ten_percent_bins():
+    assert [tuple(b) for b in HOLE_BUCKETS] == [(k / 10, (k + 1) / 10) for k in range(6)]
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_irregular_mask_hits_every_bucket(size):
+    for seed in range(6):
+        for bucket in HOLE_BUCKETS:
+            mask = irregular_mask(size, np.random.default_rng(seed), bucket)
+            assert mask.shape == (size, size) and mask.dtype == np.float32
+            assert set(np.unique(mask).tolist()) <= {0.0, 1.0}
+            ratio = hole_ratio(mask)
+            assert bucket[0] < ratio < bucket[1], (size, seed, bucket, ratio)
+            assert bucket_of(ratio) == bucket_label(bucket)
+
+
+def test_irregular_mask_is_deterministic_per_seed():
+    first = irregular_mask(128, np.random.default_rng(7), (0.3, 0.4))
+    again = irregular_mask(128, np.random.default_rng(7), (0.3, 0.4))
+    other = irregular_mask(128, np.random.default_rng(8), (0.3, 0.4))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_irregular_mask_random_bucket_and_custom_range():
+    ratios = [hole_ratio(irregular_mask(64, np.random.default_rng(s))) for s in range(30)]
+    assert all(0.0 < r < 0.6 for r in ratios)
+    assert len({bucket_of(r) for r in ratios}) >= 3  # the bucket really is drawn at random
+    mask = random_irregular_mask(96, np.random.default_rng(0), hole_range=(0.7, 0.8))
+    assert 0.7 < hole_ratio(mask) < 0.8
+
+
+def test_irregular_mask_has_thin_strokes_not_one_blob():
+    mask = irregular_mask(256, np.random.default_rng(3), (0.2, 0.3))
+    eroded = mask[1:-1, 1:-1] * mask[:-2, 1:-1] * mask[2:, 1:-1] * mask[1:-1, :-2] * mask[1:-1, 2:]
+    border = mask.sum() - eroded.sum()  # hole pixels with a known 4-neighbour
+    assert border > 0.05 * mask.sum()  # a single disc or square of 20 % would have far fewer
+
+
+def test_irregular_mask_rejects_bad_ranges():
+    with pytest.raises(ValueError, match="hole_range"):
+        random_irregular_mask(64, np.random.default_rng(0), (0.5, 0.4))
+    with pytest.raises(ValueError, match="too narrow"):
+        random_irregular_mask(8, np.random.default_rng(0), (0.1, 0.1001))
+
+
+def test_irregular_mask_is_fast():
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for k in range(30):
+        irregular_mask(256, rng, HOLE_BUCKETS[k % len(HOLE_BUCKETS)])
+    assert (time.perf_counter() - start) / 30 < 0.02
+
+
+# --- mask files -----------------------------------------------------------------------------------
+
+def _save_grey(path, array):
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
+    return path
+
+
+def test_load_mask_thresholds_at_half_not_truncation(tmp_path):
+    grey = np.zeros((16, 16), np.uint8)
+    grey[:4] = 200   # hole (the original's truncation kept these known)
+    grey[4:8] = 100  # known
+    grey[8:12] = 128  # hole: exactly the threshold
+    grey[12:] = 127  # known
+    mask = load_mask(_save_grey(tmp_path / "m.png", grey), 16)
+    assert mask.shape == (1, 16, 16) and mask.dtype == torch.float32
+    expected = np.zeros((16, 16), np.float32)
+    expected[:4] = expected[8:12] = 1
+    assert np.array_equal(mask[0].numpy(), expected)
+
+
+def test_load_mask_resizes_with_soft_edges(tmp_path):
+    grey = np.zeros((128, 128), np.uint8)
+    grey[:, :64] = 255  # left half hole
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    path = tmp_path / "rgb.png"
+    Image.fromarray(rgb).save(path)
+    mask = load_mask(path, 32)  # bilinear resize makes a grey seam, the threshold splits it
+    assert mask.shape == (1, 32, 32)
+    assert np.array_equal(mask[0].numpy(), np.repeat(np.r_[np.ones(16), np.zeros(16)][None], 32, 0))
+    small = load_mask(path, 20)  # a non-integer factor: still half the area, within a column
+    assert abs(hole_ratio(small) - 0.5) <= 1 / 20
+
+
+def test_load_mask_errors_name_the_file(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    with pytest.raises(ValueError, match="broken.png"):
+        load_mask(broken, 32)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        load_mask(tmp_path / "missing.png", 32)
+
+
+# --- MaskSource -----------------------------------------------------------------------------------
+
+def test_mask_source_center_is_fixed():
+    source = MaskSource("center", 64)
+    assert torch.equal(source.sample(0), center_mask(64))
+    assert torch.equal(source.sample(5, epoch=3), center_mask(64))
+
+
+def test_mask_source_procedural_is_per_sample_and_reproducible():
+    source = MaskSource("random", 64, seed=1)
+    a, b = source.sample(0), source.sample(1)
+    assert a.shape == (1, 64, 64) and a.dtype == torch.float32
+    assert not torch.equal(a, b)
+    assert torch.equal(a, MaskSource("random", 64, seed=1).sample(0))
+    assert not torch.equal(a, MaskSource("random", 64, seed=2).sample(0))
+    assert not torch.equal(a, source.sample(0, epoch=1))
+    from_rng = source.sample(np.random.default_rng(5))
+    assert torch.equal(from_rng, source.sample(np.random.default_rng(5)))
+    assert 0.0 < hole_ratio(a) < 0.6
+
+
+def test_mask_source_reads_folder_recursively(tmp_path):
+    (tmp_path / "sub").mkdir()
+    patterns = []
+    for k, name in enumerate(["a.png", "sub/b.PNG", "sub/c.jpg"]):
+        grey = np.zeros((48, 48), np.uint8)
+        grey[: 8 * (k + 1)] = 255  # rows 0 .. 8(k+1): a different hole size per file
+        _save_grey(tmp_path / name, grey)
+        patterns.append(8 * (k + 1) * 24 / 48)  # hole rows after resizing to 24
+    (tmp_path / "notes.txt").write_text("not a mask")
+    source = MaskSource("random", 24, mask_root=tmp_path, seed=0)
+    assert len(source.files) == 3
+    seen = {int(source.sample(i)[0].any(dim=1).sum()) for i in range(40)}
+    assert seen == set(patterns)
+
+
+def test_mask_source_errors(tmp_path):
+    with pytest.raises(ValueError, match=str(tmp_path.name)) as info:
+        MaskSource("random", 32, mask_root=tmp_path)
+    assert ".png" in str(info.value) and "white = hole" in str(info.value)
+    with pytest.raises(ValueError, match="mask_type"):
+        MaskSource("irregular", 32)
+    assert MaskSource("center", 32, mask_root=tmp_path).files == []  # ignored for centre masks
+
+
+# --- strokes --------------------------------------------------------------------------------------
+
+def test_brush_stroke_area_and_extent():
+    r = 5
+    mask = strokes_to_mask([{"tool": "brush", "size": r, "points": [[10, 20], [50, 20]]}], 40, 60)
+    assert mask.shape == (40, 60) and mask.dtype == np.float32
+    expected = 40 * 2 * r + math.pi * r * r
+    assert abs(mask.sum() - expected) < 0.1 * expected
+    rows, cols = np.nonzero(mask)
+    assert 14 <= rows.min() <= 16 and 24 <= rows.max() <= 26  # x is the column, y the row
+    assert 4 <= cols.min() <= 6 and 49 <= cols.max() <= 56
+
+
+def test_eraser_removes_and_order_matters():
+    brush = {"tool": "brush", "size": 4, "points": [[5, 10], [55, 10]]}
+    eraser = {"tool": "eraser", "size": 6, "points": [[30, 10]]}
+    painted = strokes_to_mask([brush], 30, 60)
+    erased = strokes_to_mask([brush, eraser], 30, 60)
+    assert erased[10, 30] == 0 and painted[10, 30] == 1
+    assert 0 < erased.sum() < painted.sum()
+    assert erased[10, 10] == 1 and erased[10, 50] == 1
+    assert np.array_equal(strokes_to_mask([eraser, brush], 30, 60), painted)
+    assert strokes_to_mask([brush, {**brush, "tool": "eraser", "size": 5}], 30, 60).sum() == 0
+
+
+def test_rect_is_exact_and_single_points_are_discs():
+    for corners in ([[10, 20], [30, 40]], [[30, 40], [10, 20]]):
+        mask = strokes_to_mask([{"tool": "rect", "size": 3, "points": corners}], 50, 40)
+        expected = np.zeros((50, 40), np.float32)
+        expected[20:40, 10:30] = 1
+        assert np.array_equal(mask, expected)
+    full = strokes_to_mask([{"tool": "rect", "size": 1, "points": [[0, 0], [40, 50]]}], 50, 40)
+    assert full.sum() == 50 * 40
+    dot = strokes_to_mask([{"tool": "brush", "size": 6, "points": [[20, 20]]}], 40, 40)
+    assert abs(dot.sum() - math.pi * 36) < 0.2 * math.pi * 36
+
+
+def test_strokes_reject_unknown_tools():
+    with pytest.raises(ValueError, match="unknown tool"):
+        strokes_to_mask([{"tool": "spray", "size": 3, "points": [[1, 1]]}], 8, 8)
+    with pytest.raises(ValueError, match="two corner"):
+        strokes_to_mask([{"tool": "rect", "size": 3, "points": [[1, 1]]}], 8, 8)
+
+
+# --- apply / ratio --------------------------------------------------------------------------------
+
+def test_apply_mask_zeroes_hole_only():
+    image = torch.rand(2, 3, 16, 16) * 2 - 1
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[0, :, :8] = 1
+    masked = apply_mask(image, mask)
+    assert masked.shape == image.shape
+    assert torch.all(masked[0, :, :8] == 0)
+    assert torch.equal(masked[0, :, 8:], image[0, :, 8:]) and torch.equal(masked[1], image[1])
+    as_numpy = apply_mask(image[0].numpy(), mask[0].numpy())
+    assert np.array_equal(as_numpy, masked[0].numpy())
+
+
+def test_hole_ratio_counts_hole_pixels():
+    mask = np.zeros((10, 10), np.float32)
+    mask[:3] = 1
+    assert hole_ratio(mask) == pytest.approx(0.3)
+    assert hole_ratio(torch.from_numpy(mask)[None, None]) == pytest.approx(0.3)
+    assert hole_ratio(center_mask(256)) == pytest.approx(14400 / 256**2)
+    assert "strokes_to_mask" in masks.__all__
