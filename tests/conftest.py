@@ -13,8 +13,8 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 @pytest.fixture
 def tiny_cfg(tmp_path) -> Config:
-    """32-px, width-8 config writing into a temporary folder, random VGG."""
-    return Config.smoke(image_size=32, ngf=8, ndf=8, checkpoints_dir=str(tmp_path / "run"),
+    """64-px (the smallest size the feature discriminator takes), width-4 config, random VGG."""
+    return Config.smoke(image_size=64, ngf=4, ndf=4, checkpoints_dir=str(tmp_path / "run"),
                         data_root="synthetic")
 
 

@@ -1,0 +1,181 @@
+"""CSA training losses: reconstruction (L1), consistency (L_c) and relativistic average LSGAN (L_adv).
+
+Notation (paper, `../shared/csa_spec.md` §5): I_gt = ground-truth image, I_ip = the network's
+prediction, M = the hole region, Φ = VGG16 relu4_3, CSA(·) = a consistency tap of the generator.
+The generator minimises
+
+    L_G = λ_r · L_rec  +  λ_adv · L_adv  +  λ_c · L_c
+
+with the original code's weights λ_r = 100 (on both the coarse and the refined output),
+λ_adv = 0.2 (image and feature patch discriminators) and λ_c = 1 (both consistency taps), i.e. the
+paper's 1 : 0.002 : 0.01 scaled by 100 (`Config.lambda_l1`, `lambda_adv`, `lambda_consistency`).
+
+Two fixes against the original code (both were silently gradient-free there):
+* the consistency terms reach the generator (the original rebuilt them as new leaf tensors);
+* the feature-patch adversarial term is computed from the refined output with its graph (the original
+  reused VGG features of `refined.data`).
+Both discriminators see the raw refined output (`fake_B` in the original), not the composite.
+Every loss is computed in float32, also under autocast (scalars returned as float32).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+if TYPE_CHECKING:  # type hints only: losses must not import the model at run time
+    from .config import Config
+    from .model import GeneratorOutput
+
+GENERATOR_TERMS = ("l1_coarse", "l1_refined", "adv_image", "adv_feature", "consistency_csa", "consistency_decoder")
+
+
+# --------------------------------------------------------------------------------------------
+# Relativistic average least-squares GAN
+# --------------------------------------------------------------------------------------------
+def ralsgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """RaLSGAN discriminator loss: logits real (B,...) and fake (B,...) -> scalar.
+
+    With critic outputs r = D(I_gt), f = D(I_ip) and the "relativistic average" differences
+    D_ra(r) = r - E[f], D_ra(f) = f - E[r] (E = mean over EVERY output element, batch included):
+
+        L_D = ½ · ( E[(r - E[f] - 1)²] + E[(f - E[r] + 1)²] )
+
+    i.e. real outputs should exceed the average fake by 1 and fake outputs trail the average real by 1.
+    """
+    real, fake = real.float(), fake.float()  # (B,...) float32, also under autocast
+    return 0.5 * (torch.mean((real - fake.mean() - 1) ** 2) + torch.mean((fake - real.mean() + 1) ** 2))
+
+
+def ralsgan_g_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """RaLSGAN generator loss: logits real (B,...) and fake (B,...) -> scalar.
+
+    The labels of L_D swapped (the generator also pulls the real outputs down, through E[f]):
+
+        L_adv = ½ · ( E[(r - E[f] + 1)²] + E[(f - E[r] - 1)²] )
+    """
+    real, fake = real.float(), fake.float()  # (B,...) float32, also under autocast
+    return 0.5 * (torch.mean((real - fake.mean() + 1) ** 2) + torch.mean((fake - real.mean() - 1) ** 2))
+
+
+# --------------------------------------------------------------------------------------------
+# Reconstruction and consistency
+# --------------------------------------------------------------------------------------------
+def reconstruction_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """L_rec = mean |I_ip - I_gt| over the whole image (hole and known pixels): (B,3,H,W) x2 -> scalar."""
+    return torch.mean(torch.abs(pred.float() - target.float()))
+
+
+def match_channels(target: Tensor, channels: int) -> Tensor:
+    """Average contiguous channel groups of target (B,Ct,h,w) -> (B,channels,h,w) (identity if equal).
+
+    A generator narrower than the original (`ngf` < 64) has C = 8·ngf < 512 channels at its consistency
+    taps, so Φ(I_gt) is reduced to C channels: output channel k is the mean of input channels
+    [⌊k·Ct/C⌋, ⌈(k+1)·Ct/C⌉) (`F.adaptive_avg_pool1d` along channels), which is exactly a mean over
+    contiguous groups of Ct/C channels when C divides Ct (every power-of-two `ngf` <= 64).
+    """
+    B, Ct, h, w = target.shape
+    if Ct == channels:
+        return target
+    per_cell = target.permute(0, 2, 3, 1).reshape(B * h * w, 1, Ct)  # (B*h*w, 1, Ct)
+    pooled = F.adaptive_avg_pool1d(per_cell, channels)  # (B*h*w, 1, C)
+    return pooled.reshape(B, h, w, channels).permute(0, 3, 1, 2)  # (B,C,h,w)
+
+
+def consistency_loss(feature: Tensor, target: Tensor, hole: Tensor, over_hole: bool = True) -> Tensor:
+    """Consistency loss L_c: feature (B,C,h,w), target Φ(I_gt) (B,Ct,h,w), hole (B,1,h,w) {0,1} -> scalar.
+
+    Paper: L_c = Σ_{y∈M} || CSA(I_ip)_y - Φ(I_gt)_y ||²₂, the squared distance between the generator's
+    feature and the VGG16 relu4_3 feature of the ground truth at every hole cell y. We normalise it
+    to a mean, so its size does not depend on the hole area or the width:
+
+        over_hole=True:  L_c = Σ_{y∈M} Σ_c (F_{c,y} - Φ_{c,y})² / (|M| · C)      (0 when M is empty)
+        over_hole=False: L_c = mean over all B·C·h·w of (M ⊙ F - Φ)²          (the original code: the
+                         feature is masked but the target is not, so known cells add a constant Φ²
+                         and the hole term is divided by the full map size)
+
+    Φ(I_gt) is a constant target (detached). When C != Ct its channels are averaged down to C
+    (`match_channels`).
+    """
+    if feature.dim() != 4 or target.dim() != 4 or feature.shape[0] != target.shape[0] \
+            or feature.shape[-2:] != target.shape[-2:]:
+        raise ValueError(f"feature {tuple(feature.shape)} and target {tuple(target.shape)} must be (B,C,h,w) "
+                         f"with the same batch and spatial size")
+    B, C, h, w = feature.shape
+    if hole.shape != (B, 1, h, w):
+        raise ValueError(f"hole must be (B,1,h,w) = {(B, 1, h, w)}, got {tuple(hole.shape)}")
+    feature = feature.float()  # (B,C,h,w) float32: squared relu4_3 values can overflow float16 under autocast
+    target = match_channels(target.detach().float(), C)  # (B,C,h,w) constant Φ(I_gt)
+    hole = hole.float()  # (B,1,h,w)
+    if not over_hole:
+        return F.mse_loss(hole * feature, target)
+    squared = (feature - target) ** 2 * hole  # (B,C,h,w), zero outside M
+    count = (hole.sum() * C).clamp_min(1.0)  # |M| · C, at least 1 so an empty hole gives 0, not NaN
+    return squared.sum() / count
+
+
+# --------------------------------------------------------------------------------------------
+# Full generator / discriminator objectives
+# --------------------------------------------------------------------------------------------
+def generator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Module, feature_disc: nn.Module,
+                     vgg: nn.Module, cfg: "Config",
+                     real_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    """Every generator-side term and their weighted "total" (scalars) for image (B,3,H,W) in [-1,1].
+
+    Terms: "l1_coarse", "l1_refined" (L_rec on the raw outputs, whole image), "adv_image" (L_adv of the
+    image patch discriminator), "adv_feature" (L_adv of the feature patch discriminator on VGG pool3),
+    "consistency_csa", "consistency_decoder" (L_c of the two taps against Φ(I_gt) = VGG relu4_3), and
+
+        total = λ_r (l1_coarse + l1_refined) + λ_adv (adv_image + adv_feature)
+              + λ_c (consistency_csa + consistency_decoder).
+
+    Every term except "l1_coarse" backpropagates into the refinement net (and "l1_coarse" into the
+    coarse net). Real-image quantities carry no generator dependence and are computed without a graph.
+    `real_features` may pass `vgg(image)` when the caller already has it.
+    """
+    refined = out.refined  # (B,3,H,W) raw refinement output, as the original feeds the discriminators
+    with torch.no_grad():
+        if real_features is None:
+            real_features = vgg(image)  # pool3 (B,256,H/8,W/8), relu4_3 (B,512,H/8,W/8)
+        real_patch = patch_disc(image)  # (B,1,h,w)
+        real_feature_logits = feature_disc(real_features["pool3"])  # (B,8*ndf,h',w')
+    fake_features = vgg(refined)  # with graph: the generator gets the feature-adversarial gradient
+    target = real_features["relu4_3"]  # (B,512,H/8,W/8) Φ(I_gt)
+    terms = {
+        "l1_coarse": reconstruction_loss(out.coarse, image),
+        "l1_refined": reconstruction_loss(refined, image),
+        "adv_image": ralsgan_g_loss(real_patch, patch_disc(refined)),
+        "adv_feature": ralsgan_g_loss(real_feature_logits, feature_disc(fake_features["pool3"])),
+        "consistency_csa": consistency_loss(out.csa_feature, target, out.feature_hole, cfg.consistency_over_hole),
+        "consistency_decoder": consistency_loss(out.decoder_feature, target, out.feature_hole,
+                                                cfg.consistency_over_hole),
+    }
+    terms["total"] = (cfg.lambda_l1 * (terms["l1_coarse"] + terms["l1_refined"])
+                      + cfg.lambda_adv * (terms["adv_image"] + terms["adv_feature"])
+                      + cfg.lambda_consistency * (terms["consistency_csa"] + terms["consistency_decoder"]))
+    return terms
+
+
+def discriminator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Module, feature_disc: nn.Module,
+                         vgg: nn.Module, cfg: "Config",
+                         real_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    """Discriminator terms for image (B,3,H,W): "d_image", "d_feature" and "total" = ½ (d_image + d_feature).
+
+    Both see the ground truth as real and the detached raw refined output as fake, the feature
+    discriminator through VGG pool3 (no gradient reaches the generator). `cfg` is unused today and kept
+    for a signature symmetric with `generator_losses`.
+    """
+    fake = out.refined.detach()  # (B,3,H,W)
+    with torch.no_grad():
+        if real_features is None:
+            real_features = vgg(image)
+        real_pool3 = real_features["pool3"]  # (B,256,H/8,W/8)
+        fake_pool3 = vgg(fake)["pool3"]  # (B,256,H/8,W/8)
+    terms = {
+        "d_image": ralsgan_d_loss(patch_disc(image), patch_disc(fake)),
+        "d_feature": ralsgan_d_loss(feature_disc(real_pool3), feature_disc(fake_pool3)),
+    }
+    terms["total"] = 0.5 * (terms["d_image"] + terms["d_feature"])
+    return terms
