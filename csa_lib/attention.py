@@ -1,0 +1,444 @@
+"""Pictures and small explainers for the CSA layer: feature masks, score maps, blend weights, the chain.
+
+Everything here reads a `CSAAttention` record (see `csa_layer.py`) and draws it with matplotlib.
+The plotting functions build `matplotlib.figure.Figure` objects directly (no pyplot state), so they
+work headless, in tests and in notebooks alike: a notebook shows a figure by ending a cell with it.
+
+Positions are feature cells (row, col) of the CSA feature map (h x w, = H/8 x W/8 of the image);
+`cell_box` maps a cell to the image pixels it stands for. Two toy explainers live here too, the
+neighbours CSA is compared with in the classroom walkthrough: `contextual_attention` (softmax
+blend of known features, Yu et al. 2018, with 1x1 patches) and `shift_copy` (copy the best match,
+Shift-Net, Yan et al. 2018, without the coherence chain).
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, Rectangle
+from torch import Tensor
+
+from .csa_layer import EPS, CSAAttention
+
+__all__ = [
+    "AttentionExplorer", "attention_explorer", "best_match", "cell_box", "contextual_attention",
+    "demo_image", "hole_index", "hole_positions", "plot_blend_weights", "plot_chain",
+    "plot_curves", "plot_feature_mask", "plot_feature_panels", "plot_maps", "plot_score_map", "run_with_csa_input", "shift_copy",
+]
+
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "images"
+DISPLAY_DPI = 80  # notebook pictures: sharp enough, small enough for notebooks kept with outputs
+
+
+class _Figure(Figure):
+    """A matplotlib Figure that shows itself as a PNG when a notebook cell ends with it (no pyplot needed)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DISPLAY_DPI)
+        return buffer.getvalue()
+_QUERY_COLOUR, _MATCH_COLOUR = "tab:red", "white"
+
+
+# --------------------------------------------------------------------------------------------
+# Positions
+# --------------------------------------------------------------------------------------------
+def _check_sample(attention: CSAAttention, sample: int) -> None:
+    batch = attention.hole.shape[0]
+    if not 0 <= sample < batch:
+        raise ValueError(f"sample must be in 0..{batch - 1}, got {sample}")
+
+
+def hole_index(attention: CSAAttention, sample: int, row: int, col: int) -> int:
+    """Step t of hole cell (row, col) in the raster-order chain of `sample`; ValueError if not a hole cell."""
+    _check_sample(attention, sample)
+    h, w = attention.size
+    if not (0 <= row < h and 0 <= col < w):
+        raise ValueError(f"cell ({row}, {col}) is outside the {h}x{w} feature map")
+    found = (attention.order[sample] == row * w + col).nonzero()
+    if len(found) == 0:
+        raise ValueError(f"cell ({row}, {col}) of sample {sample} is a known cell, not a hole cell")
+    return int(found[0, 0])
+
+
+def hole_positions(attention: CSAAttention, sample: int = 0) -> list[tuple[int, int]]:
+    """The hole cells (row, col) of `sample` in generation (raster) order."""
+    _check_sample(attention, sample)
+    w = attention.size[1]
+    return [(p // w, p % w) for p in attention.order[sample].tolist() if p >= 0]
+
+
+def best_match(attention: CSAAttention, sample: int, row: int, col: int) -> tuple[int, int]:
+    """(row, col) of the known cell that hole cell (row, col) copies from (its argmax score)."""
+    hole_index(attention, sample, row, col)  # validates the position
+    w = attention.size[1]
+    k = int(attention.match[sample, row, col])
+    return k // w, k % w
+
+
+def cell_box(row: int, col: int, feature_size: tuple[int, int], image_size: tuple[int, int]
+             ) -> tuple[float, float, float, float]:
+    """Pixel box (x0, y0, width, height) of feature cell (row, col) in an image of `image_size` (H, W)."""
+    (h, w), (H, W) = feature_size, image_size
+    sy, sx = H / h, W / w
+    return col * sx, row * sy, sx, sy
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers for images
+# --------------------------------------------------------------------------------------------
+def _to_hwc(image: Tensor) -> np.ndarray:
+    """(3,H,W) or (1,3,H,W) in [-1,1] -> (H,W,3) float array in [0,1]."""
+    img = image.detach().float().cpu()
+    if img.dim() == 4:
+        img = img[0]
+    if img.dim() != 3 or img.shape[0] != 3:
+        raise ValueError(f"image must be (3,H,W) or (1,3,H,W), got {tuple(image.shape)}")
+    return ((img.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()  # (H,W,3)
+
+
+def _to_2d(array: Tensor | np.ndarray) -> np.ndarray:
+    """Any (…,H,W) tensor/array with singleton leading dims -> (H,W) float array."""
+    a = array.detach().float().cpu().numpy() if isinstance(array, Tensor) else np.asarray(array, dtype=float)
+    a = np.squeeze(a)
+    if a.ndim != 2:
+        raise ValueError(f"expected a single 2-D map, got shape {np.shape(array)}")
+    return a
+
+
+def _hide_ticks(ax) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def demo_image(size: int, name: str | None = None, seed: int = 0) -> tuple[Tensor, str]:
+    """(1,3,size,size) image in [-1,1] and its name: a sample photo from data/samples/images, else a synthetic scene."""
+    files = sorted(SAMPLES_DIR.glob("*.png")) if SAMPLES_DIR.is_dir() else []
+    if name is not None:
+        files = [f for f in files if f.stem == name]
+    if files:
+        from PIL import Image
+
+        from .utils import from_pil
+
+        with Image.open(files[0]) as opened:
+            pil = opened.convert("RGB").resize((size, size), Image.BICUBIC)
+        return from_pil(pil)[None], files[0].name  # (1,3,size,size)
+    from .data import SyntheticImages
+
+    return SyntheticImages(1, size, seed=seed)[0][None], f"synthetic scene (seed {seed})"
+
+
+def run_with_csa_input(model: torch.nn.Module, image: Tensor, mask: Tensor) -> tuple[Any, Tensor]:
+    """Run a CSAGenerator with `return_attention=True` and also catch the CSA layer's input x (B,C,h,w)."""
+    captured: dict[str, Tensor] = {}
+    hook = model.refine_net.csa.register_forward_hook(lambda _m, inputs, _o: captured.update(x=inputs[0].detach()))
+    try:
+        out = model(image, mask, return_attention=True)
+    finally:
+        hook.remove()
+    return out, captured["x"]
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+def plot_feature_mask(mask: Tensor | np.ndarray, feature_hole: Tensor | np.ndarray,
+                      coverage: Tensor | np.ndarray | None = None, threshold: float = 5 / 16) -> Figure:
+    """Image mask (H,W) with the feature grid, the feature hole cells (h,w), and optionally the filtered coverage."""
+    m, fh = _to_2d(mask), _to_2d(feature_hole) > 0.5  # (H,W), (h,w)
+    (H, W), (h, w) = m.shape, fh.shape
+    n_panels = 3 if coverage is not None else 2
+    fig = _Figure(figsize=(3.6 * n_panels, 3.6), layout="constrained")
+    axes = fig.subplots(1, n_panels)
+    ax = axes[0]
+    ax.imshow(m, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    for r, c in zip(*np.nonzero(fh)):  # outline every feature hole cell on the image
+        x0, y0, bw, bh = cell_box(int(r), int(c), (h, w), (H, W))
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), bw, bh, fill=False, edgecolor="tab:orange", linewidth=0.8))
+    ax.set_title(f"image mask {H}x{W} ({int(m.sum())} px)\norange: hole cells at {h}x{w}")
+    _hide_ticks(ax)
+    ax = axes[1]
+    ax.imshow(fh, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(f"feature hole mask {h}x{w}\n{int(fh.sum())} hole cells")
+    if coverage is not None:
+        cov = _to_2d(coverage)
+        ax = axes[2]
+        shown = ax.imshow(cov, cmap="viridis", interpolation="nearest")
+        ax.contour(cov, levels=[threshold], colors="red", linewidths=1.0)
+        fig.colorbar(shown, ax=ax, shrink=0.8)
+        ax.set_title(f"box-filtered mask\nred: threshold {threshold:.4g}")
+    return fig
+
+
+def plot_score_map(attention: CSAAttention, sample: int, row: int, col: int,
+                   image: Tensor | None = None) -> Figure:
+    """Search scores of hole cell (row, col) over the known cells, its best match starred; optionally on the image."""
+    t = hole_index(attention, sample, row, col)  # ValueError on a bad position
+    h, w = attention.size
+    scores = attention.scores[sample, t].reshape(h, w).float().cpu().numpy()  # (h,w), -inf at holes
+    shown = np.ma.masked_invalid(np.where(np.isfinite(scores), scores, np.nan))
+    k = int(np.nanargmax(np.where(np.isfinite(scores), scores, np.nan)))  # argmax over known cells
+    mr, mc = k // w, k % w
+    fig = _Figure(figsize=(9.0 if image is not None else 4.8, 4.0), layout="constrained")
+    axes = fig.subplots(1, 2 if image is not None else 1, squeeze=False)[0]
+    ax = axes[0]
+    cmap = _cmap("viridis", bad="lightgrey")
+    im = ax.imshow(shown, cmap=cmap, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="score D(p, k)")
+    ax.plot([col], [row], marker="s", markersize=8, markerfacecolor="none", markeredgecolor=_QUERY_COLOUR,
+            markeredgewidth=2, linestyle="none", label="query")
+    ax.plot([mc], [mr], marker="*", markersize=14, color=_MATCH_COLOUR, markeredgecolor="black",
+            linestyle="none", label="best match")
+    ax.set_title(f"scores of hole cell ({row}, {col}), step {t}\n"
+                 f"best ({mr}, {mc}), D_max = {scores[mr, mc]:.3g}", fontsize=10)
+    ax.legend(loc="lower right", fontsize=7, framealpha=0.7)
+    _hide_ticks(ax)
+    if image is not None:
+        img = _to_hwc(image)  # (H,W,3)
+        H, W = img.shape[:2]
+        ax = axes[1]
+        ax.imshow(img, interpolation="nearest")
+        ax.imshow(shown, cmap=cmap, alpha=0.45, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest")
+        q_box, m_box = cell_box(row, col, (h, w), (H, W)), cell_box(mr, mc, (h, w), (H, W))
+        for (x0, y0, bw, bh), colour, label in ((q_box, _QUERY_COLOUR, "query cell"), (m_box, "yellow", "match cell")):
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), bw, bh, fill=False, edgecolor=colour, linewidth=2,
+                                   label=label))
+        centre = lambda b: (b[0] - 0.5 + b[2] / 2, b[1] - 0.5 + b[3] / 2)  # noqa: E731
+        ax.add_patch(FancyArrowPatch(centre(m_box), centre(q_box), arrowstyle="->", mutation_scale=12,
+                                     color="yellow", linewidth=1.5))
+        ax.set_title(f"on the image ({H}x{W}), cell = {H // h}x{W // w} px\nmatch (yellow) -> query (red)",
+                     fontsize=10)
+        _hide_ticks(ax)
+    return fig
+
+
+def plot_blend_weights(attention: CSAAttention, sample: int = 0) -> Figure:
+    """Maps of weight_prev (share taken from the previous hole cell) and weight_match (from the best match)."""
+    _check_sample(attention, sample)
+    hole = attention.hole[sample].cpu().numpy()  # (h,w)
+    fig = _Figure(figsize=(8.4, 3.9), layout="constrained")
+    axes = fig.subplots(1, 2)
+    cmap = _cmap("coolwarm", bad="lightgrey")
+    for ax, name, label in ((axes[0], "weight_prev", "from previous hole cell"),
+                            (axes[1], "weight_match", "from best match")):
+        values = getattr(attention, name)[sample].float().cpu().numpy()  # (h,w)
+        masked = np.ma.masked_where(~hole, values)
+        lo, hi = min(0.0, float(masked.min())), max(1.0, float(masked.max()))
+        im = ax.imshow(masked, cmap=cmap, norm=Normalize(lo, hi), interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+        ax.set_title(f"{name}: {label}\nhole mean {float(masked.mean()):.3f}; grey = known")
+        _hide_ticks(ax)
+    return fig
+
+
+def plot_chain(attention: CSAAttention, sample: int = 0, background: Tensor | None = None) -> Figure:
+    """The raster-order chain over the hole cells as arrows from each hole cell to the next one generated."""
+    cells = hole_positions(attention, sample)
+    h, w = attention.size
+    fig = _Figure(figsize=(4.8, 4.4), layout="constrained")
+    ax = fig.subplots()
+    bg = _to_2d(background) if background is not None else attention.hole[sample].float().cpu().numpy()
+    ax.imshow(bg, cmap="Greys" if background is None else "viridis", vmin=None if background is not None else -0.2,
+              vmax=None if background is not None else 2.0, interpolation="nearest")
+    if len(cells) >= 2:
+        rows, cols = np.array(cells, dtype=float).T  # (T,), (T,)
+        u, v = np.diff(cols), np.diff(rows)  # (T-1,) steps in x (col) and y (row)
+        ax.quiver(cols[:-1], rows[:-1], u, v, np.arange(len(u)), cmap="plasma", angles="xy", scale_units="xy",
+                  scale=1, width=0.006, headwidth=4, headlength=5)
+    if cells:
+        ax.plot([cells[0][1]], [cells[0][0]], "o", color="tab:green", markersize=9, label="first (copy)")
+        ax.plot([cells[-1][1]], [cells[-1][0]], "X", color="tab:red", markersize=9, label="last")
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.7)
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.set_title(f"generation order: {len(cells)} hole cells\nrow by row, left to right (colour = step)")
+    _hide_ticks(ax)
+    return fig
+
+
+def plot_feature_panels(panels: Mapping[str, Tensor], hole: Tensor | None = None) -> Figure:
+    """3-channel feature maps (3,h,w) or (1,3,h,w) side by side as RGB (one shared scale); hole cells outlined."""
+    arrays = {name: _chw(t) for name, t in panels.items()}  # name -> (3,h,w)
+    if not arrays:
+        raise ValueError("plot_feature_panels needs at least one panel")
+    lo = min(a.min() for a in arrays.values())
+    hi = max(a.max() for a in arrays.values())
+    fig = _Figure(figsize=(2.6 * len(arrays), 2.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(arrays)))
+    hole_cells = np.argwhere(_to_2d(hole) > 0.5) if hole is not None else np.empty((0, 2), dtype=int)
+    for ax, (name, a) in zip(axes, arrays.items()):
+        ax.imshow(((a - lo) / max(hi - lo, 1e-12)).transpose(1, 2, 0), interpolation="nearest")
+        for r, c in hole_cells:
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2,
+                                   linestyle="--"))
+        ax.set_title(name, fontsize=10)
+        _hide_ticks(ax)
+    return fig
+
+
+def plot_maps(maps: Mapping[str, Tensor | np.ndarray], cmap: str = "viridis") -> Figure:
+    """Panels side by side: (3,H,W)/(1,3,H,W) tensors in [-1,1] as RGB images, 2-D maps with a colour bar."""
+    if not maps:
+        raise ValueError("plot_maps needs at least one map")
+    fig = _Figure(figsize=(2.6 * len(maps), 2.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(maps)))
+    for ax, (name, value) in zip(axes, maps.items()):
+        shape = tuple(value.shape)
+        if len(shape) >= 3 and shape[-3] == 3 and isinstance(value, Tensor):
+            ax.imshow(_to_hwc(value), interpolation="nearest")
+        else:
+            im = ax.imshow(np.ma.masked_invalid(_to_2d(value)), cmap=_cmap(cmap, bad="lightgrey"),
+                           interpolation="nearest")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        ax.set_title(name, fontsize=10)
+        _hide_ticks(ax)
+    return fig
+
+
+def plot_curves(x: Tensor | np.ndarray, curves: Mapping[str, Tensor | np.ndarray], xlabel: str = "",
+                title: str = "") -> Figure:
+    """Line plot of several curves y(x) sharing one x axis, with a legend."""
+    fig = _Figure(figsize=(4.8, 3.2), layout="constrained")
+    ax = fig.subplots()
+    xs = np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x, dtype=float)
+    for name, y in curves.items():
+        ax.plot(xs, np.asarray(y.detach().cpu() if isinstance(y, Tensor) else y, dtype=float), label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _chw(t: Tensor) -> np.ndarray:
+    a = t.detach().float().cpu()
+    if a.dim() == 4:
+        a = a[0]
+    if a.dim() != 3 or a.shape[0] != 3:
+        raise ValueError(f"each panel must be (3,h,w) or (1,3,h,w), got {tuple(t.shape)}")
+    return a.numpy()
+
+
+def _cmap(name: str, bad: str):
+    from matplotlib import colormaps
+
+    return colormaps[name].with_extremes(bad=bad)
+
+
+# --------------------------------------------------------------------------------------------
+# The widget
+# --------------------------------------------------------------------------------------------
+def _widgets():
+    import ipywidgets
+
+    return ipywidgets
+
+
+class AttentionExplorer:
+    """Sample dropdown + hole-cell slider (raster order) that redraws `plot_score_map`; `.widget` is the UI."""
+
+    def __init__(self, attention: CSAAttention, image: Tensor | None = None) -> None:
+        W = _widgets()
+        self.attention, self.image = attention, image
+        self.figure: Figure | None = None
+        batch = attention.hole.shape[0]
+        self.sample = W.Dropdown(options=list(range(batch)), value=0, description="sample")
+        self.slider = W.IntSlider(value=0, min=0, max=0, description="hole cell", continuous_update=False)
+        self.label = W.Label()
+        self.output = W.Output()
+        self.widget = W.VBox([W.HBox([self.sample, self.slider, self.label]), self.output])
+        self.sample.observe(lambda _c: self._on_sample(), names="value")
+        self.slider.observe(lambda _c: self.redraw(), names="value")
+        self._on_sample()
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(row, col) of the hole cell the slider points at."""
+        return hole_positions(self.attention, self.sample.value)[self.slider.value]
+
+    def select(self, row: int, col: int, sample: int | None = None) -> None:
+        """Move the controls to hole cell (row, col) (ValueError if it is not a hole cell)."""
+        if sample is not None:
+            self.sample.value = sample
+        self.slider.value = hole_index(self.attention, self.sample.value, row, col)
+
+    def _on_sample(self) -> None:
+        cells = hole_positions(self.attention, self.sample.value)
+        if not cells:
+            raise ValueError(f"sample {self.sample.value} has no hole cell to explore")
+        self.slider.max = len(cells) - 1
+        self.slider.value = min(self.slider.value, self.slider.max)
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the score map of the selected hole cell into the output area."""
+        from IPython.display import display
+
+        row, col = self.position
+        self.label.value = f"cell ({row}, {col}) of {self.slider.max + 1}"
+        image = self.image
+        if image is not None and image.dim() == 4:
+            image = image[self.sample.value]
+        self.figure = plot_score_map(self.attention, self.sample.value, row, col, image=image)
+        with self.output:
+            self.output.clear_output(wait=True)
+            display(self.figure)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def attention_explorer(attention: CSAAttention, image: Tensor | None = None) -> AttentionExplorer:
+    """An `AttentionExplorer` for `attention` (image (B,3,H,W) in [-1,1] adds the picture on the image)."""
+    return AttentionExplorer(attention, image)
+
+
+# --------------------------------------------------------------------------------------------
+# The neighbours CSA is compared with (1x1 patches, for teaching)
+# --------------------------------------------------------------------------------------------
+def _flat(x: Tensor, hole: Tensor) -> tuple[Tensor, Tensor]:
+    B, C, h, w = x.shape
+    if hole.shape != (B, 1, h, w):
+        raise ValueError(f"hole must be (B,1,h,w) = {(B, 1, h, w)}, got {tuple(hole.shape)}")
+    return x.flatten(2).transpose(1, 2), hole.reshape(B, h * w).bool()  # (B,N,C), (B,N)
+
+
+def contextual_attention(x: Tensor, hole: Tensor, scale: float = 10.0) -> Tensor:
+    """Contextual attention with 1x1 patches: each hole cell = softmax(scale * cosine)-weighted mean of known cells.
+
+    x (B,C,h,w), hole (B,1,h,w) bool -> (B,C,h,w); known cells unchanged. Yu et al. (2018) use 3x3
+    patches and scale 10; the blend is soft, and each hole cell is computed independently.
+    """
+    xf, hf = _flat(x, hole)  # (B,N,C), (B,N)
+    x_hat = xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
+    cosine = torch.bmm(x_hat, x_hat.transpose(1, 2))  # (B,N,N)
+    logits = (scale * cosine).masked_fill(hf[:, None, :], float("-inf"))  # only known candidates
+    weights = F.softmax(logits, dim=2)  # (B,N,N)
+    blended = torch.bmm(weights, xf)  # (B,N,C)
+    yf = torch.where(hf[:, :, None], blended, xf)  # (B,N,C)
+    return yf.transpose(1, 2).reshape(x.shape)  # (B,C,h,w)
+
+
+def shift_copy(x: Tensor, hole: Tensor) -> Tensor:
+    """Shift-Net-style shift with 1x1 patches: each hole cell copies its best-matching known cell, no coherence.
+
+    x (B,C,h,w), hole (B,1,h,w) bool -> (B,C,h,w); known cells unchanged. The match is the argmax of
+    the cosine, which is the same cell as the argmax of CSA's half-normalised score.
+    """
+    xf, hf = _flat(x, hole)  # (B,N,C), (B,N)
+    x_hat = xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
+    scores = torch.bmm(xf, x_hat.transpose(1, 2)).masked_fill(hf[:, None, :], float("-inf"))  # (B,N,N)
+    best = scores.argmax(dim=2)  # (B,N)
+    copied = xf.gather(1, best[:, :, None].expand_as(xf))  # (B,N,C)
+    yf = torch.where(hf[:, :, None], copied, xf)  # (B,N,C)
+    return yf.transpose(1, 2).reshape(x.shape)  # (B,C,h,w)
