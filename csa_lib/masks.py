@@ -160,29 +160,32 @@ class MaskSource:
 
     ``mask_type='center'`` always gives ``center_mask(image_size)`` (``mask_root`` is ignored, as in the
     original). ``'random'`` picks a file from ``mask_root`` when it is set, else draws a procedural
-    irregular mask from a random HOLE_BUCKETS bucket.
+    irregular mask from a random HOLE_BUCKETS bucket. ``'mixed'`` gives the centre mask for half the
+    samples and a ``'random'`` mask for the others (a model that handles both).
     """
 
     def __init__(self, mask_type: str, image_size: int, mask_root: str | Path | None = None,
                  seed: int = 0) -> None:
-        if mask_type not in ("center", "random"):
-            raise ValueError(f"mask_type must be 'center' or 'random', got {mask_type!r}")
+        if mask_type not in ("center", "random", "mixed"):
+            raise ValueError(f"mask_type must be 'center', 'random' or 'mixed', got {mask_type!r}")
         self.mask_type = mask_type
         self.image_size = image_size
         self.mask_root = mask_root
         self.seed = seed
         self.files: list[Path] = (find_mask_files(mask_root)
-                                  if mask_type == "random" and mask_root is not None else [])
-        self._center = center_mask(image_size) if mask_type == "center" else None
+                                  if mask_type != "center" and mask_root is not None else [])
+        self._center = center_mask(image_size) if mask_type != "random" else None
 
     def sample(self, index_or_rng: int | np.random.Generator, epoch: int = 0) -> torch.Tensor:
         """Mask for sample ``index`` in ``epoch`` (or drawn from a given Generator) -> float32 (1, H, W)."""
-        if self._center is not None:
+        if self.mask_type == "center":
             return self._center.clone()
         if isinstance(index_or_rng, np.random.Generator):
             rng = index_or_rng
         else:
             rng = np.random.default_rng([self.seed, epoch, int(index_or_rng)])
+        if self.mask_type == "mixed" and rng.random() < 0.5:
+            return self._center.clone()
         if self.files:
             return load_mask(self.files[int(rng.integers(len(self.files)))], self.image_size)
         return torch.from_numpy(irregular_mask(self.image_size, rng))[None]  # (1, H, W)

@@ -246,3 +246,14 @@ def test_hole_ratio_counts_hole_pixels():
     assert hole_ratio(torch.from_numpy(mask)[None, None]) == pytest.approx(0.3)
     assert hole_ratio(center_mask(256)) == pytest.approx(14400 / 256**2)
     assert "strokes_to_mask" in masks.__all__
+
+
+def test_mixed_masks_are_half_centre_half_irregular():
+    from csa_lib.masks import MaskSource, center_mask
+    source = MaskSource("mixed", 64, seed=3)
+    centre = center_mask(64)
+    masks = [source.sample(i) for i in range(200)]
+    n_centre = sum(bool(torch.equal(m, centre)) for m in masks)
+    assert 70 < n_centre < 130
+    assert all(m.shape == (1, 64, 64) and 0 < float(m.mean()) < 0.6 for m in masks)
+    assert torch.equal(source.sample(7, epoch=1), MaskSource("mixed", 64, seed=3).sample(7, epoch=1))
