@@ -39,6 +39,7 @@ class Config:
     lambda_consistency: float = 1.0        # CSA / decoder features vs VGG16 relu4_3 of the truth
     consistency_over_hole: bool = True     # paper: sum over hole positions; False = original full-map mean
     vgg_weights: str | None = "imagenet"   # 'imagenet', a path to a VGG16 state dict, or None (random)
+    use_vgg: bool = True                   # False: no VGG16 terms (no consistency loss, no feature discriminator)
 
     # --- optimisation ---
     batch_size: int = 8

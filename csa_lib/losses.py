@@ -133,25 +133,32 @@ def generator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Modul
 
     Every term except "l1_coarse" backpropagates into the refinement net (and "l1_coarse" into the
     coarse net). Real-image quantities carry no generator dependence and are computed without a graph.
-    `real_features` may pass `vgg(image)` when the caller already has it.
+    `real_features` may pass `vgg(image)` when the caller already has it. `vgg=None` (Config.use_vgg
+    False) turns the VGG-based terms off: they are reported as 0.
     """
     refined = out.refined  # (B,3,H,W) raw refinement output, as the original feeds the discriminators
     with torch.no_grad():
-        if real_features is None:
+        if real_features is None and vgg is not None:
             real_features = vgg(image)  # pool3 (B,256,H/8,W/8), relu4_3 (B,512,H/8,W/8)
         real_patch = patch_disc(image)  # (B,1,h,w)
-        real_feature_logits = feature_disc(real_features["pool3"])  # (B,8*ndf,h',w')
-    fake_features = vgg(refined)  # with graph: the generator gets the feature-adversarial gradient
-    target = real_features["relu4_3"]  # (B,512,H/8,W/8) Φ(I_gt)
     terms = {
         "l1_coarse": reconstruction_loss(out.coarse, image),
         "l1_refined": reconstruction_loss(refined, image),
         "adv_image": ralsgan_g_loss(real_patch, patch_disc(refined)),
-        "adv_feature": ralsgan_g_loss(real_feature_logits, feature_disc(fake_features["pool3"])),
-        "consistency_csa": consistency_loss(out.csa_feature, target, out.feature_hole, cfg.consistency_over_hole),
-        "consistency_decoder": consistency_loss(out.decoder_feature, target, out.feature_hole,
-                                                cfg.consistency_over_hole),
     }
+    if vgg is None:  # VGG-free training (cfg.use_vgg False): the VGG-based terms are off
+        zero = refined.new_zeros((), dtype=torch.float32)
+        terms.update(adv_feature=zero, consistency_csa=zero, consistency_decoder=zero)
+    else:
+        with torch.no_grad():
+            real_feature_logits = feature_disc(real_features["pool3"])  # (B,8*ndf,h',w')
+        fake_features = vgg(refined)  # with graph: the generator gets the feature-adversarial gradient
+        target = real_features["relu4_3"]  # (B,512,H/8,W/8) Φ(I_gt)
+        terms["adv_feature"] = ralsgan_g_loss(real_feature_logits, feature_disc(fake_features["pool3"]))
+        terms["consistency_csa"] = consistency_loss(out.csa_feature, target, out.feature_hole,
+                                                    cfg.consistency_over_hole)
+        terms["consistency_decoder"] = consistency_loss(out.decoder_feature, target, out.feature_hole,
+                                                        cfg.consistency_over_hole)
     terms["total"] = (cfg.lambda_l1 * (terms["l1_coarse"] + terms["l1_refined"])
                       + cfg.lambda_adv * (terms["adv_image"] + terms["adv_feature"])
                       + cfg.lambda_consistency * (terms["consistency_csa"] + terms["consistency_decoder"]))
@@ -164,18 +171,19 @@ def discriminator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.M
     """Discriminator terms for image (B,3,H,W): "d_image", "d_feature" and "total" = ½ (d_image + d_feature).
 
     Both see the ground truth as real and the detached raw refined output as fake, the feature
-    discriminator through VGG pool3 (no gradient reaches the generator). `cfg` is unused today and kept
-    for a signature symmetric with `generator_losses`.
+    discriminator through VGG pool3 (no gradient reaches the generator); `vgg=None` leaves it out
+    (d_feature = 0). `cfg` is unused today and kept for a signature symmetric with `generator_losses`.
     """
     fake = out.refined.detach()  # (B,3,H,W)
-    with torch.no_grad():
-        if real_features is None:
-            real_features = vgg(image)
-        real_pool3 = real_features["pool3"]  # (B,256,H/8,W/8)
-        fake_pool3 = vgg(fake)["pool3"]  # (B,256,H/8,W/8)
-    terms = {
-        "d_image": ralsgan_d_loss(patch_disc(image), patch_disc(fake)),
-        "d_feature": ralsgan_d_loss(feature_disc(real_pool3), feature_disc(fake_pool3)),
-    }
+    terms = {"d_image": ralsgan_d_loss(patch_disc(image), patch_disc(fake))}
+    if vgg is None:  # VGG-free training: the feature discriminator is not trained
+        terms["d_feature"] = terms["d_image"].new_zeros((), dtype=torch.float32)
+    else:
+        with torch.no_grad():
+            if real_features is None:
+                real_features = vgg(image)
+            real_pool3 = real_features["pool3"]  # (B,256,H/8,W/8)
+            fake_pool3 = vgg(fake)["pool3"]  # (B,256,H/8,W/8)
+        terms["d_feature"] = ralsgan_d_loss(feature_disc(real_pool3), feature_disc(fake_pool3))
     terms["total"] = 0.5 * (terms["d_image"] + terms["d_feature"])
     return terms
