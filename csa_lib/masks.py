@@ -101,7 +101,7 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
     target = rng.uniform(lo_ok, hi_ok)
     width = size * (rng.uniform(0.02, 0.05) + 0.08 * target)  # larger holes use thicker brushes
     canvas = Image.new("L", (size, size), 0)
-    scale = 1.0
+    scale, current = 1.0, 0.0
     for _ in range(_MAX_PRIMITIVES):
         trial = canvas.copy()
         draw = ImageDraw.Draw(trial)
@@ -111,10 +111,12 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
             _draw_stroke(draw, rng, size, width, scale)
         hole = np.asarray(trial) > 127  # (size, size) bool
         ratio = np.count_nonzero(hole) / total
-        if ratio > hi_ok:  # overshoot: drop it, draw smaller from now on
+        if ratio > hi_ok:  # overshoot: drop it; already inside the range is good enough, else draw smaller
+            if current >= lo_ok:
+                return (np.asarray(canvas) > 127).astype(np.float32)
             scale *= _SHRINK
             continue
-        canvas = trial
+        canvas, current = trial, ratio
         if ratio >= target:
             return hole.astype(np.float32)
     raise RuntimeError(f"could not reach a hole ratio in {tuple(hole_range)} at {size} px "
