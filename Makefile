@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench browser-deps clean
+.PHONY: setup demo demo-model test test-fast bench browser-deps clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ browser-deps:
 
 demo: $(STAMP)
 	$(PY) -m csa_lib.demo
+
+# Rebuild the shipped demo weights from scratch (data, training, export, evaluation): about an hour on a CPU.
+demo-model: $(STAMP)
+	bash scripts/train_demo_model.sh
 
 test: $(STAMP) browser-deps
 	$(PY) -m pytest -q tests
