@@ -109,7 +109,7 @@ def test_build_models_initialises_like_the_original():
     gen, pd, fd = build_models(Config.smoke(ngf=8, ndf=8, image_size=32))
     w = torch.cat([m.weight.detach().flatten() for m in gen.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))])
     assert abs(float(w.std()) - 0.02) < 0.002 and abs(float(w.mean())) < 0.002
-    assert all(float(m.bias.abs().sum()) == 0 for m in pd.modules() if isinstance(m, torch.nn.Conv2d))
+    assert all(float(m.bias.detach().abs().sum()) == 0 for m in pd.modules() if isinstance(m, torch.nn.Conv2d))
     norm = gen.refine_net.levels[0].down_norm
     assert torch.equal(norm.weight, torch.ones_like(norm.weight))
     init_weights(fd, std=0.5)
