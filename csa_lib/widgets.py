@@ -1,0 +1,619 @@
+"""Notebook widgets: `MaskPainter` (draw a hole mask over an image) and `InpaintApp` (paint, inpaint, repeat).
+
+`MaskPainter` is an `anywidget` whose front-end is the inline ES module below, so it needs no
+build step and runs in JupyterLab 4, Notebook 7, VS Code and Colab. The browser only records
+strokes, in the image's own pixel coordinates (pixel centres at integers); the kernel
+rasterises them with `csa_lib.masks.strokes_to_mask`, so `painter.mask` is exact at the image's
+resolution however the canvas happens to be scaled on screen, and `set_strokes` paints the
+same mask without a browser.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import anywidget
+import ipywidgets as W
+import numpy as np
+import traitlets as T
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]
+InpaintFn = Callable[[Image.Image, Image.Image], Image.Image]
+
+TOOLS = ("brush", "eraser", "rect")
+PREVIEW_MAX = 1024  # longest side of the PNG sent to the browser (2x a 512-px canvas, for hi-dpi screens)
+
+_CSS = """
+.csa-mp { display: inline-flex; flex-direction: column; gap: 6px; max-width: 100%;
+  font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px;
+  color: var(--jp-ui-font-color1, #222); }
+.csa-mp-toolbar { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; }
+.csa-mp-btn { padding: 2px 9px; border: 1px solid #8a8a8a; border-radius: 3px; background: #f3f3f3;
+  color: #222; cursor: pointer; font: inherit; line-height: 1.6; }
+.csa-mp-btn:hover { background: #e4e4e4; }
+.csa-mp-btn.active { background: #2b6cb0; border-color: #2b6cb0; color: #fff; }
+.csa-mp-size { width: 110px; }
+.csa-mp-stage { align-self: flex-start; max-width: 100%; line-height: 0; border: 1px solid #999;
+  background: repeating-conic-gradient(#ddd 0% 25%, #fff 0% 50%) 0 0 / 16px 16px; }
+.csa-mp-canvas { display: block; max-width: 100%; height: auto; touch-action: none; cursor: crosshair; }
+.csa-mp-error { color: #c00000; font-weight: 600; white-space: pre-wrap; }
+.csa-mp-info { color: #666; font-size: 12px; }
+"""
+
+_ESM = r"""
+const TOOLS = [["brush", "Brush"], ["eraser", "Eraser"], ["rect", "Rectangle"]];
+
+function makeButton(label, title) {
+  const b = document.createElement("button");
+  b.type = "button"; b.className = "csa-mp-btn"; b.textContent = label; b.title = title;
+  return b;
+}
+
+const round2 = (v) => Math.round(v * 100) / 100;
+
+// Paint one stroke in image pixel units (the context's transform maps them to the canvas), with the
+// rasteriser's conventions: brush points are pixel centres (pixel i is centred on i, so shift by 0.5);
+// rect corners are pixel edges, snapped with Math.round (columns round(min x) .. round(max x) - 1).
+function drawStroke(ctx, stroke) {
+  const pts = stroke.points || [];
+  if (!pts.length) return;
+  ctx.globalCompositeOperation = stroke.tool === "eraser" ? "destination-out" : "source-over";
+  if (stroke.tool === "rect") {
+    const a = pts[0], b = pts[pts.length - 1];
+    const x0 = Math.round(Math.min(a[0], b[0])), y0 = Math.round(Math.min(a[1], b[1]));
+    const x1 = Math.round(Math.max(a[0], b[0])), y1 = Math.round(Math.max(a[1], b[1]));
+    ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
+    return;
+  }
+  const r = Math.max(Number(stroke.size) || 1, 0.5);
+  ctx.beginPath();
+  if (pts.length === 1) {
+    ctx.arc(pts[0][0] + 0.5, pts[0][1] + 0.5, r, 0, 2 * Math.PI);
+    ctx.fill();
+    return;
+  }
+  ctx.lineWidth = 2 * r; ctx.lineCap = "round"; ctx.lineJoin = "round";
+  ctx.moveTo(pts[0][0] + 0.5, pts[0][1] + 0.5);
+  for (const p of pts.slice(1)) ctx.lineTo(p[0] + 0.5, p[1] + 0.5);
+  ctx.stroke();
+}
+
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "csa-mp";
+  const toolbar = document.createElement("div");
+  toolbar.className = "csa-mp-toolbar";
+  const toolButtons = {};
+  for (const [tool, label] of TOOLS) {
+    const b = makeButton(label, `${label} tool`);
+    b.dataset.tool = tool;
+    b.addEventListener("click", () => { model.set("tool", tool); model.save_changes(); });
+    toolButtons[tool] = b;
+    toolbar.appendChild(b);
+  }
+  const sizeLabel = document.createElement("label");
+  sizeLabel.textContent = "size";
+  const size = document.createElement("input");
+  size.type = "range"; size.className = "csa-mp-size"; size.min = "1"; size.title = "brush radius (image pixels)";
+  const sizeValue = document.createElement("span");
+  size.addEventListener("input", () => { model.set("brush_size", Number(size.value)); model.save_changes(); });
+  const undo = makeButton("Undo", "remove the last stroke");
+  undo.addEventListener("click", () => {
+    model.set("strokes", model.get("strokes").slice(0, -1)); model.save_changes();
+  });
+  const clear = makeButton("Clear", "remove all strokes");
+  clear.addEventListener("click", () => { model.set("strokes", []); model.save_changes(); });
+  toolbar.append(sizeLabel, size, sizeValue, undo, clear);
+
+  const stage = document.createElement("div");
+  stage.className = "csa-mp-stage";
+  const canvas = document.createElement("canvas");
+  canvas.className = "csa-mp-canvas";
+  stage.appendChild(canvas);
+  const error = document.createElement("div");
+  error.className = "csa-mp-error";
+  const info = document.createElement("div");
+  info.className = "csa-mp-info";
+  root.append(toolbar, stage, error, info);
+  el.appendChild(root);
+
+  const ctx = canvas.getContext("2d");
+  const maskCanvas = document.createElement("canvas");
+  const mctx = maskCanvas.getContext("2d");
+  const img = new Image();
+  let imgReady = false;
+  let current = null;   // the stroke being drawn, in image pixels
+  let hover = null;     // pointer position, in image pixels
+  let pending = false;
+
+  const imageSize = () => [model.get("image_width"), model.get("image_height")];
+
+  function layout() {
+    const [w, h] = [model.get("display_width"), model.get("display_height")];
+    const dpr = window.devicePixelRatio || 1;
+    canvas.style.width = `${w}px`;
+    for (const line of [error, info]) line.style.maxWidth = `${Math.max(w, 320)}px`;  // long messages wrap
+    canvas.width = Math.max(1, Math.round(w * dpr));
+    canvas.height = Math.max(1, Math.round(h * dpr));
+    maskCanvas.width = canvas.width; maskCanvas.height = canvas.height;
+    const [iw, ih] = imageSize();
+    size.max = String(Math.max(8, Math.round(Math.max(iw, ih) / 4)));
+    requestDraw();
+  }
+
+  function draw() {
+    pending = false;
+    const [iw, ih] = imageSize();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (!imgReady || !iw || !ih) return;
+    const sx = canvas.width / iw, sy = canvas.height / ih;
+    ctx.imageSmoothingEnabled = sx < 1;
+    ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+    mctx.setTransform(1, 0, 0, 1, 0, 0);
+    mctx.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
+    mctx.setTransform(sx, 0, 0, sy, 0, 0);
+    mctx.fillStyle = mctx.strokeStyle = model.get("overlay_color");
+    for (const s of model.get("strokes")) drawStroke(mctx, s);
+    if (current) drawStroke(mctx, current);
+    mctx.globalCompositeOperation = "source-over";
+    ctx.globalAlpha = model.get("overlay_opacity");
+    ctx.drawImage(maskCanvas, 0, 0);
+    ctx.globalAlpha = 1;
+    if (hover && !current && model.get("tool") !== "rect") {
+      ctx.setTransform(sx, 0, 0, sy, 0.5 * sx, 0.5 * sy);
+      ctx.beginPath();
+      ctx.arc(hover[0], hover[1], model.get("brush_size"), 0, 2 * Math.PI);
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.lineWidth = 1.5; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.stroke();
+      ctx.lineWidth = 0.75; ctx.strokeStyle = "rgba(0,0,0,0.9)"; ctx.stroke();
+    }
+  }
+
+  function requestDraw() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(draw);
+  }
+
+  // CSS pixels of the pointer -> image pixels: pixel edges for rect corners, pixel centres for brush points.
+  function toImage(ev, tool) {
+    const r = canvas.getBoundingClientRect();
+    const [iw, ih] = imageSize();
+    const shift = tool === "rect" ? 0 : 0.5;
+    return [round2((ev.clientX - r.left) * iw / r.width - shift), round2((ev.clientY - r.top) * ih / r.height - shift)];
+  }
+
+  function setError(message) {
+    if (model.get("error") !== message) { model.set("error", message); model.save_changes(); }
+  }
+
+  function loadImage() {
+    imgReady = false;
+    canvas.dataset.ready = "0";
+    const data = model.get("image_data");
+    if (data) img.src = data; else requestDraw();
+    updateInfo();
+  }
+  img.onload = () => { imgReady = true; canvas.dataset.ready = "1"; requestDraw(); };
+  img.onerror = () => { if (model.get("image_data")) setError("The browser could not decode this image."); };
+
+  function updateTools() {
+    for (const [tool, b] of Object.entries(toolButtons)) b.classList.toggle("active", tool === model.get("tool"));
+    size.value = String(model.get("brush_size"));
+    sizeValue.textContent = `${model.get("brush_size")} px`;
+    requestDraw();
+  }
+
+  function updateInfo() {
+    const [iw, ih] = imageSize();
+    const n = model.get("strokes").length;
+    const percent = Math.round(100 * model.get("display_width") / iw);
+    const strokes = `${n} stroke${n === 1 ? "" : "s"}`;
+    info.textContent = iw ? `${iw}\u00d7${ih} px, shown at ${percent}%, ${strokes}` : "No image loaded.";
+  }
+
+  function updateError() {
+    const message = model.get("error");
+    error.textContent = message;
+    error.style.display = message ? "block" : "none";
+  }
+
+  canvas.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0 || !imgReady) return;
+    ev.preventDefault();
+    canvas.setPointerCapture(ev.pointerId);
+    const tool = model.get("tool");
+    const p = toImage(ev, tool);
+    current = { tool, size: model.get("brush_size"), points: tool === "rect" ? [p, p] : [p] };
+    requestDraw();
+  });
+  canvas.addEventListener("pointermove", (ev) => {
+    const p = toImage(ev, current ? current.tool : "brush");
+    hover = current ? null : p;
+    if (current) {
+      if (current.tool === "rect") current.points[1] = p;
+      else {
+        const last = current.points[current.points.length - 1];
+        if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 0.25) current.points.push(p);
+      }
+    }
+    requestDraw();
+  });
+  const finish = () => {
+    if (!current) return;
+    const stroke = current;
+    current = null;
+    model.set("strokes", [...model.get("strokes"), stroke]);
+    model.save_changes();
+    requestDraw();
+  };
+  canvas.addEventListener("pointerup", finish);
+  canvas.addEventListener("pointercancel", finish);
+  canvas.addEventListener("pointerleave", () => { hover = null; requestDraw(); });
+
+  const handlers = {
+    "change:image_data": loadImage,
+    "change:display_width": layout,
+    "change:display_height": layout,
+    "change:strokes": () => { updateInfo(); requestDraw(); },
+    "change:tool": updateTools,
+    "change:brush_size": updateTools,
+    "change:overlay_color": requestDraw,
+    "change:overlay_opacity": requestDraw,
+    "change:error": updateError,
+  };
+  for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
+  layout(); updateTools(); updateError(); loadImage();
+  return () => { for (const [event, fn] of Object.entries(handlers)) model.off(event, fn); };
+}
+
+export default { render };
+"""
+
+
+def load_image(image: ImageLike) -> Image.Image:
+    """Load a PIL image, (H,W)/(H,W,3)/(H,W,4) uint8 array, file path or encoded bytes as RGB; else ValueError."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, np.ndarray):
+        return _array_to_image(image)
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise ValueError(f"image file not found: {path}")
+        return _decode(path, f"cannot read {path} as an image")
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return _decode(io.BytesIO(bytes(image)), "the data is not an image file this widget can decode")
+    raise ValueError(f"unsupported image type {type(image).__name__}: pass a PIL image, a uint8 array or a path")
+
+
+def _decode(source: Any, message: str) -> Image.Image:
+    """Open, fully decode and EXIF-rotate an image file or buffer as RGB."""
+    try:
+        with Image.open(source) as im:
+            im.load()
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ValueError(f"{message} ({type(err).__name__})") from err
+
+
+def _array_to_image(array: np.ndarray) -> Image.Image:
+    """(H,W), (H,W,3) or (H,W,4) array (uint8, or float in [0, 1]) -> RGB PIL image."""
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)) or 0 in array.shape:
+        raise ValueError(f"expected an (H,W), (H,W,3) or (H,W,4) image array, got shape {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating) and array.dtype != bool:
+            raise ValueError(f"expected a uint8 or float image array, got {array.dtype}")
+        array = (np.clip(array.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    return Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
+
+
+def png_bytes(image: Image.Image, max_side: int | None = None) -> bytes:
+    """Encode a PIL image as PNG, first shrinking it so its longest side is at most `max_side`."""
+    if max_side is not None and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def display_size(width: int, height: int, max_display: int, min_display: int) -> tuple[int, int]:
+    """On-screen canvas size: fit the longest side into `max_display`, enlarge it to `min_display` if smaller."""
+    longest = max(width, height)
+    scale = min(max_display / longest, max(1.0, min_display / longest))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _check_stroke(stroke: Any) -> dict:
+    """Validate one stroke dict and return it as plain JSON (floats, lists)."""
+    if not isinstance(stroke, dict):
+        raise ValueError(f"a stroke must be a dict, got {type(stroke).__name__}")
+    tool = stroke.get("tool", "brush")
+    if tool not in TOOLS:
+        raise ValueError(f"stroke tool must be one of {TOOLS}, got {tool!r}")
+    size = float(stroke.get("size", 1))
+    if not size > 0:
+        raise ValueError(f"stroke size must be > 0, got {size}")
+    points = np.asarray(stroke.get("points", []), dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0 or not np.isfinite(points).all():
+        raise ValueError("stroke points must be a non-empty list of finite [x, y] pairs")
+    if tool == "rect" and len(points) != 2:
+        raise ValueError("a rect stroke needs exactly two corner points (pixel edges)")
+    return {"tool": tool, "size": size, "points": points.round(2).tolist()}
+
+
+class MaskPainter(anywidget.AnyWidget):
+    """Paint a hole mask over an image (brush, eraser, rectangle, undo, clear); `.mask` is (H,W) bool, True = hole."""
+
+    _esm = _ESM
+    _css = _CSS
+
+    image_data = T.Unicode("").tag(sync=True)          # PNG data URL of a preview (longest side <= PREVIEW_MAX)
+    image_width = T.Int(0).tag(sync=True)              # the image's own size: strokes are in these pixels
+    image_height = T.Int(0).tag(sync=True)
+    display_width = T.Int(0).tag(sync=True)            # canvas size on screen, CSS pixels
+    display_height = T.Int(0).tag(sync=True)
+    strokes = T.List(T.Dict()).tag(sync=True)          # {"tool", "size" (radius, image px), "points" [[x, y], ...]}
+    tool = T.Enum(TOOLS, default_value="brush").tag(sync=True)
+    brush_size = T.Int(8).tag(sync=True)               # brush / eraser radius in image pixels
+    error = T.Unicode("").tag(sync=True)               # shown in red inside the widget
+    overlay_color = T.Unicode("#ff1a1a").tag(sync=True)
+    overlay_opacity = T.Float(0.5).tag(sync=True)
+
+    def __init__(self, image: ImageLike | None = None, *, brush_size: int | None = None,
+                 max_display: int = 512, min_display: int = 256, **kwargs: Any) -> None:
+        """Show `image` (PIL, uint8 array or path) scaled to fit `max_display` CSS pixels; ValueError if unreadable."""
+        super().__init__(**kwargs)
+        self.max_display, self.min_display = max_display, min_display
+        self._image: Image.Image | None = None
+        self._mask_cache: np.ndarray | None = None
+        self.observe(self._drop_cache, names=["strokes", "image_width", "image_height"])
+        if image is not None:
+            self.set_image(image)
+        if brush_size is not None:
+            self.brush_size = brush_size
+
+    @T.validate("brush_size")
+    def _valid_brush_size(self, proposal: dict) -> int:
+        """Keep the brush radius at least one pixel."""
+        return max(1, int(proposal["value"]))
+
+    def _drop_cache(self, _change: dict | None = None) -> None:
+        """Forget the rasterised mask after the strokes or the image change."""
+        self._mask_cache = None
+
+    def set_image(self, image: ImageLike) -> None:
+        """Replace the image (clears strokes and errors); ValueError if it cannot be decoded."""
+        pil = load_image(image)
+        width, height = pil.size
+        resized = (width, height) != (self.image_width, self.image_height)
+        self._image = pil
+        with self.hold_sync():
+            self.strokes = []
+            self.error = ""
+            self.image_width, self.image_height = width, height
+            self.display_width, self.display_height = display_size(width, height, self.max_display, self.min_display)
+            if resized:
+                self.brush_size = max(2, round(max(width, height) / 24))
+            self.image_data = "data:image/png;base64," + base64.b64encode(png_bytes(pil, PREVIEW_MAX)).decode("ascii")
+        self._drop_cache()
+
+    @property
+    def image(self) -> Image.Image | None:
+        """The current image as RGB at full resolution (None before one is set)."""
+        return self._image
+
+    @property
+    def scale(self) -> float:
+        """Screen CSS pixels per image pixel."""
+        return self.display_width / self.image_width if self.image_width else 1.0
+
+    def set_strokes(self, strokes: list[dict]) -> None:
+        """Replace all strokes (validated); the way to paint without a browser."""
+        self.strokes = [_check_stroke(s) for s in strokes]
+
+    def add_stroke(self, stroke: dict) -> None:
+        """Append one stroke."""
+        self.strokes = [*self.strokes, _check_stroke(stroke)]
+
+    def undo(self) -> None:
+        """Remove the last stroke."""
+        self.strokes = self.strokes[:-1]
+
+    def clear(self) -> None:
+        """Remove every stroke."""
+        self.strokes = []
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(H,W) bool mask at the image's resolution, True = hole."""
+        if self._mask_cache is None:
+            from csa_lib.masks import strokes_to_mask
+            raster = strokes_to_mask(list(self.strokes), self.image_height, self.image_width)
+            self._mask_cache = np.asarray(raster) > 0.5
+        return self._mask_cache.copy()
+
+    def mask_image(self) -> Image.Image:
+        """The mask as a PIL 'L' image, 255 = hole."""
+        return Image.fromarray(self.mask.astype(np.uint8) * 255, mode="L")
+
+
+class InpaintApp(W.VBox):
+    """Paint a mask, Inpaint (or tick auto), see the result beside the input; reuse or save it; load your own image."""
+
+    def __init__(self, model: Any = None, image: ImageLike | None = None, inpaint_fn: InpaintFn | None = None,
+                 *, output_dir: str | os.PathLike = "outputs", debounce: float = 0.5, max_display: int = 512,
+                 **kwargs: Any) -> None:
+        """`inpaint_fn(image RGB, mask L) -> RGB` defaults to `inference.inpaint` with `model` (loaded on first use)."""
+        self.model = model
+        self.inpaint_fn = inpaint_fn
+        self.output_dir = Path(output_dir)
+        self.debounce = debounce
+        self.result: Image.Image | None = None
+        self.result_mask: np.ndarray | None = None
+        self._pending: asyncio.TimerHandle | None = None
+        self._saved = 0
+
+        self.painter = MaskPainter(image, max_display=max_display)
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Load image")
+        self.inpaint_button = W.Button(description="Inpaint", button_style="primary", tooltip="fill the painted hole")
+        self.auto_checkbox = W.Checkbox(value=False, description="auto", indent=False,
+                                        tooltip="inpaint after each stroke", layout=W.Layout(width="auto"))
+        self.use_result_button = W.Button(description="Use result as input", tooltip="keep painting over the result")
+        self.save_button = W.Button(description="Save", tooltip="write result and mask PNGs")
+        self.status = W.HTML()
+        self.result_view = W.Image(format="png", layout=W.Layout(display="none"))
+        self.result_box = W.VBox([W.HTML("<b>Result</b>"), self.result_view])
+
+        self.inpaint_button.on_click(lambda _b: self._guarded(self.inpaint))
+        self.use_result_button.on_click(lambda _b: self._guarded(self.use_result))
+        self.save_button.on_click(lambda _b: self._guarded(self.save))
+        self.upload.observe(self._on_upload, names="value")
+        self.painter.observe(self._on_strokes, names="strokes")
+        self.painter.observe(self._on_display_size, names=["display_width", "display_height"])
+        self._on_display_size()
+
+        buttons = [self.upload, self.inpaint_button, self.auto_checkbox, self.use_result_button, self.save_button]
+        toolbar = W.HBox(buttons, layout=W.Layout(flex_flow="row wrap", align_items="center"))
+        panes = W.HBox([self.painter, self.result_box], layout=W.Layout(flex_flow="row wrap", align_items="flex-start"))
+        super().__init__([toolbar, panes, self.status], **kwargs)
+        self._say("Paint the region to fill, then press <b>Inpaint</b>." if image is not None
+                  else "Load an image to start.")
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The painter's current (H,W) bool mask, True = hole."""
+        return self.painter.mask
+
+    def _say(self, html: str, error: bool = False) -> None:
+        """Show a status line (red when it reports an error)."""
+        color = "#c00000" if error else "inherit"
+        self.status.value = f'<span style="color:{color}">{html}</span>'
+
+    def _guarded(self, action: Callable[[], Any]) -> None:
+        """Run a button action and report any exception in the status line instead of losing it."""
+        try:
+            action()
+        except Exception as err:  # noqa: BLE001 - shown to the user, the widget stays alive
+            self._say(html.escape(f"{type(err).__name__}: {err}"), error=True)
+
+    def _on_display_size(self, _change: dict | None = None) -> None:
+        """Show the result at the same on-screen size as the canvas."""
+        self.result_view.layout.width = f"{self.painter.display_width}px"
+
+    def _resolve_inpaint_fn(self) -> InpaintFn:
+        """The injected function, or `csa_lib.inference.inpaint` with the model (loaded now if needed)."""
+        if self.inpaint_fn is not None:
+            return self.inpaint_fn
+        from csa_lib import inference
+        if self.model is None:
+            self._say("Loading the model…")
+            self.model = inference.load_model()
+        model = self.model
+        return lambda image, mask: inference.inpaint(model, image, mask)
+
+    def inpaint(self) -> Image.Image | None:
+        """Fill the painted hole, keep known pixels exactly, show and return the RGB result (None if nothing to do)."""
+        image = self.painter.image
+        if image is None:
+            self._say("Load an image first.", error=True)
+            return None
+        mask = self.painter.mask
+        if not mask.any():
+            self._say("Paint a mask first: the hole is empty.", error=True)
+            return None
+        fn = self._resolve_inpaint_fn()
+        start = time.perf_counter()
+        output = fn(image, Image.fromarray(mask.astype(np.uint8) * 255, mode="L"))
+        if not isinstance(output, Image.Image):
+            output = _array_to_image(np.asarray(output))
+        output = output.convert("RGB")
+        if output.size != image.size:
+            output = output.resize(image.size, Image.Resampling.BICUBIC)
+        composite = np.where(mask[..., None], np.asarray(output), np.asarray(image))  # (H, W, 3)
+        self.result, self.result_mask = Image.fromarray(composite.astype(np.uint8)), mask
+        self.result_view.value = png_bytes(self.result, PREVIEW_MAX)
+        self.result_view.layout.display = None
+        self._say(f"Inpainted {int(mask.sum())} px ({mask.mean():.1%} of the image) "
+                  f"in {time.perf_counter() - start:.2f} s.")
+        return self.result
+
+    def use_result(self) -> None:
+        """Make the last result the new input (strokes cleared) so you can paint over it."""
+        if self.result is None:
+            self._say("No result yet: press Inpaint first.", error=True)
+            return
+        self.painter.set_image(self.result)
+        self.result, self.result_mask = None, None
+        self.result_view.layout.display = "none"
+        self._say("The result is the new input: paint more and inpaint again.")
+
+    def save(self) -> dict[str, Path]:
+        """Write `<stem>_input.png`, `<stem>_mask.png` (255 = hole) and `<stem>_result.png` into `output_dir`."""
+        if self.result is None or self.result_mask is None:
+            self._say("Nothing to save yet: press Inpaint first.", error=True)
+            return {}
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        stem = time.strftime("inpaint_%Y%m%d-%H%M%S")
+        while any(self.output_dir.glob(f"{stem}*_result.png")):
+            self._saved += 1
+            stem = f"{time.strftime('inpaint_%Y%m%d-%H%M%S')}-{self._saved}"
+        paths = {kind: self.output_dir / f"{stem}_{kind}.png" for kind in ("input", "mask", "result")}
+        assert self.painter.image is not None
+        self.painter.image.save(paths["input"])
+        Image.fromarray(self.result_mask.astype(np.uint8) * 255, mode="L").save(paths["mask"])
+        self.result.save(paths["result"])
+        self._say(f"Saved <code>{html.escape(str(paths['result']))}</code> and "
+                  f"<code>{html.escape(paths['mask'].name)}</code>.")
+        return paths
+
+    def load_image_bytes(self, data: bytes, name: str = "upload") -> bool:
+        """Load an uploaded file as the new input; on failure show why (widget and status line) and return False."""
+        try:
+            self.painter.set_image(data)
+        except ValueError as err:
+            message = f"Could not load {name!r}: {err}."
+            self.painter.error = message
+            self._say(html.escape(message), error=True)
+            return False
+        self.result, self.result_mask = None, None
+        self.result_view.layout.display = "none"
+        self._say(f"Loaded {html.escape(name)} ({self.painter.image_width}\u00d7{self.painter.image_height}).")
+        return True
+
+    def _on_upload(self, change: dict) -> None:
+        """FileUpload callback: load the newest uploaded file."""
+        files = change["new"]
+        if files:
+            item = files[-1]
+            self.load_image_bytes(bytes(item["content"]), str(item.get("name", "upload")))
+
+    def _on_strokes(self, _change: dict) -> None:
+        """In auto mode, inpaint once the strokes have stopped changing for `debounce` seconds."""
+        if not self.auto_checkbox.value or not self.painter.mask.any():
+            return
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (plain Python, tests): run at once
+            self._guarded(self.inpaint)
+            return
+        self._pending = loop.call_later(self.debounce, self._run_pending)
+
+    def _run_pending(self) -> None:
+        """Debounced auto-inpaint."""
+        self._pending = None
+        self._guarded(self.inpaint)
