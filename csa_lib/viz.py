@@ -1,23 +1,39 @@
-"""Pictures of training: sample strips (input with hole, coarse, refined, composite, truth) and loss curves.
+"""Pictures of training and testing: sample strips, loss curves, training-sample grids, inpainting strips.
 
-`loss_plot` and `LivePlot` use `matplotlib.figure.Figure` directly (no pyplot state), so they work
-headless and display inline in notebooks.
+Every figure is a `matplotlib.figure.Figure` built directly (no pyplot state), so it works headless
+and displays inline in notebooks.
 """
 from __future__ import annotations
 
+import io
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
+from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
 from .utils import to_pil
 
 STRIP_COLUMNS = ("input", "coarse", "refined", "composite", "truth")
+DISPLAY_DPI = 80  # notebook pictures: sharp enough, small enough to keep in a notebook
+
+
+class NotebookFigure(Figure):
+    """A matplotlib Figure that shows itself as a PNG when a notebook cell ends with it (no pyplot needed)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DISPLAY_DPI)
+        return buffer.getvalue()
+
+
 LOSS_GROUPS: dict[str, tuple[str, ...]] = {
     "reconstruction (L1)": ("l1_coarse", "l1_refined"),
     "adversarial": ("adv_image", "adv_feature", "d_image", "d_feature"),
@@ -49,13 +65,18 @@ def save_sample_strip(path: str | os.PathLike, image: Tensor, mask: Tensor, out:
 
 def loss_plot(history: Sequence[dict[str, float]], keys: Sequence[str] | None = None,
               figsize: tuple[float, float] | None = None) -> Figure:
-    """Loss curves against step from history rows ({"step": ..., loss: ...}); one panel per loss group."""
+    """Loss curves against step from history rows ({"step": ..., loss: ...}); one panel per loss group.
+
+    Without `keys`, the LOSS_GROUPS terms that are logged and not always zero are drawn.
+    """
     if keys is not None:
         groups = {"losses": tuple(keys)}
     else:
-        groups = {name: ks for name, ks in LOSS_GROUPS.items() if any(k in row for row in history for k in ks)}
+        live = {k for row in history for k, v in row.items() if v}  # terms switched off log only zeros
+        groups = {name: tuple(k for k in ks if k in live) for name, ks in LOSS_GROUPS.items()}
+        groups = {name: ks for name, ks in groups.items() if ks}
         groups = groups or {"losses": tuple(k for k in (history[0] if history else {}) if k not in ("step", "epoch"))}
-    fig = Figure(figsize=figsize or (4.0 * len(groups), 3.0), layout="constrained")
+    fig = NotebookFigure(figsize=figsize or (4.0 * len(groups), 3.0), layout="constrained")
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     for ax, (title, ks) in zip(axes, groups.items()):
         for k in ks:
@@ -94,3 +115,96 @@ class LivePlot:
         """Final redraw."""
         if trainer.history and self._handle is not None:
             self._handle.update(loss_plot(trainer.history, self.keys))
+
+
+def _to_rgb(image: Tensor) -> np.ndarray:
+    """(3,H,W) in [-1,1] -> (H,W,3) float in [0,1] for imshow."""
+    return ((image.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()  # (H,W,3)
+
+
+def _no_ticks(ax: Any) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def dataset_grid(dataset: Any, n: int = 8, start: int = 0) -> Figure:
+    """Samples `start .. start+n-1` of a dataset of {"image": (3,H,W), "mask": (1,H,W)}: rows truth, mask, input."""
+    n = min(n, len(dataset) - start)
+    if n < 1:
+        raise ValueError(f"no samples to show: dataset has {len(dataset)}, start={start}")
+    items = [dataset[start + i] for i in range(n)]
+    fig = NotebookFigure(figsize=(1.4 * n, 1.4 * 3 + 0.3), layout="constrained")
+    axes = fig.subplots(3, n, squeeze=False)
+    for col, item in enumerate(items):
+        image, mask = item["image"], item["mask"]  # (3,H,W), (1,H,W)
+        panels = [_to_rgb(image), mask[0].float().cpu().numpy(), _to_rgb(masked_input(image, mask))]
+        for row, panel in enumerate(panels):
+            ax = axes[row][col]
+            ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            _no_ticks(ax)
+        axes[0][col].set_title(f"hole {float((mask > 0.5).float().mean()):.0%}", fontsize=8)
+    for row, label in enumerate(("truth", "mask (white = hole)", "input")):
+        axes[row][0].set_ylabel(label, fontsize=8)
+    return fig
+
+
+def sample_strip_files(checkpoints_dir: str | os.PathLike) -> list[Path]:
+    """The sample strips a Trainer wrote, `<checkpoints_dir>/samples/step_<step>.png`, sorted by step."""
+    folder = Path(checkpoints_dir) / "samples"
+    files = [p for p in folder.glob("step_*.png") if re.fullmatch(r"step_\d+\.png", p.name)]
+    return sorted(files, key=lambda p: int(p.stem.split("_")[1]))
+
+
+def show_sample_strips(checkpoints_dir: str | os.PathLike, last: int = 2) -> Figure:
+    """The newest `last` sample strips of a run, one panel each, titled by step, columns labelled (STRIP_COLUMNS)."""
+    files = sample_strip_files(checkpoints_dir)[-last:]
+    if not files:
+        raise FileNotFoundError(f"no sample strips in {Path(checkpoints_dir) / 'samples'} "
+                                "(the Trainer writes one every cfg.sample_every steps)")
+    strips = []
+    for path in files:
+        with Image.open(path) as opened:
+            strips.append(np.asarray(opened.convert("RGB")))  # (H',W',3) uint8
+    height, width = strips[-1].shape[:2]
+    fig = NotebookFigure(figsize=(8.0, 8.0 * height / width * len(strips) + 0.4 * len(strips)), layout="constrained")
+    axes = fig.subplots(len(strips), 1, squeeze=False)[:, 0]
+    for ax, path, strip in zip(axes, files, strips):
+        step = (strip.shape[1] - 2) / len(STRIP_COLUMNS)  # make_grid: tile + 2 px padding
+        centres = [2 + step * k + (step - 2) / 2 - 0.5 for k in range(len(STRIP_COLUMNS))]  # pixel coordinates
+        ax.imshow(strip, interpolation="nearest")
+        ax.set_xticks(centres, STRIP_COLUMNS, fontsize=8)
+        ax.set_yticks([])
+        ax.set_title(f"step {int(path.stem.split('_')[1])}", fontsize=9)
+    return fig
+
+
+def inpaint_strips(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], per_row: int = 1,
+                   panel_size: float = 1.6) -> Figure:
+    """(input with hole, result, truth) triples, `per_row` side by side.
+
+    Args:
+        examples: (label, truth uint8 (H,W,3), hole bool (H,W), result uint8 (H,W,3)) per strip.
+        per_row: strips placed side by side in one figure row.
+        panel_size: inches per image.
+    """
+    if not examples:
+        raise ValueError("no examples to show")
+    per_row = max(1, min(per_row, len(examples)))
+    rows = -(-len(examples) // per_row)
+    columns = ("input", "result", "truth")
+    fig = NotebookFigure(figsize=(panel_size * 3 * per_row, (panel_size + 0.3) * rows), layout="constrained")
+    axes = fig.subplots(rows, 3 * per_row, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for index, (label, truth, hole, result) in enumerate(examples):
+        hole = np.asarray(hole, dtype=bool)  # (H,W)
+        shown = np.where(hole[..., None], np.uint8(255), np.asarray(truth, dtype=np.uint8))  # (H,W,3) white hole
+        row, first = divmod(index, per_row)
+        for k, (name, panel) in enumerate(zip(columns, (shown, result, truth))):
+            ax = axes[row][3 * first + k]
+            ax.set_axis_on()
+            ax.imshow(np.asarray(panel, dtype=np.uint8), interpolation="nearest")
+            _no_ticks(ax)
+            ax.set_xlabel(name, fontsize=7)
+        axes[row][3 * first + 1].set_title(label, fontsize=8)  # centred over its strip
+    return fig
