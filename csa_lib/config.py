@@ -40,6 +40,7 @@ class Config:
     consistency_over_hole: bool = True     # paper: sum over hole positions; False = original full-map mean
     vgg_weights: str | None = "imagenet"   # 'imagenet', a path to a VGG16 state dict, or None (random)
     use_vgg: bool = True                   # False: no VGG16 terms (no consistency loss, no feature discriminator)
+    init_generator: str | None = None      # start from these generator weights (fine-tuning); None = random init
 
     # --- optimisation ---
     batch_size: int = 8

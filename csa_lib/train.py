@@ -178,6 +178,8 @@ class Trainer:
         from .utils import seed_everything
         seed_everything(cfg.seed)  # same initial weights on every rank
         self.generator, self.patch_disc, self.feature_disc = (m.to(self.device) for m in build_models(cfg))
+        if cfg.init_generator:
+            self._init_generator(cfg.init_generator)  # a resumed run then overwrites these with its own
         self.vgg = self._build_vgg()
         params = {"refine_net": self.generator.refine_net.parameters(),
                   "coarse_net": self.generator.coarse_net.parameters(),
@@ -217,6 +219,17 @@ class Trainer:
                 dev = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(dev)
         return dev
+
+    def _init_generator(self, path: str | os.PathLike) -> None:
+        """Copy the weights of a trained generator (our checkpoint or export, a run folder, or the original layout)."""
+        from .inference import load_model
+
+        source = load_model(path, device="cpu")
+        ours = (self.generator.ngf, self.generator.image_size)
+        if (source.ngf, source.image_size) != ours:
+            raise ValueError(f"init_generator {path} is a model with ngf={source.ngf}, image_size={source.image_size}; "
+                             f"this run has ngf={ours[0]}, image_size={ours[1]}: set --ngf and --image-size to match")
+        self.generator.load_state_dict(source.state_dict())
 
     def _build_vgg(self) -> nn.Module | None:
         if not self.cfg.use_vgg:

@@ -328,3 +328,19 @@ def test_vgg_free_training_skips_vgg_and_the_feature_discriminator(tmp_path):
     assert logs["adv_image"] > 0 and logs["l1_refined"] > 0
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.feature_disc.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.generator.refine_net.parameters()))
+
+
+def test_init_generator_starts_from_trained_weights_and_checks_the_shape(tmp_path):
+    first = Trainer(Config.smoke(image_size=64, ngf=4, ndf=4, use_vgg=False, data_root="synthetic", seed=1,
+                                 checkpoints_dir=str(tmp_path / "a")), device="cpu")
+    first.save()
+    source = tmp_path / "a" / "last.pt"
+    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, use_vgg=False, data_root="synthetic", seed=2,
+                       checkpoints_dir=str(tmp_path / "b"), init_generator=str(source))
+    plain = Trainer(cfg.replace(init_generator=None), device="cpu")
+    tuned = Trainer(cfg, device="cpu")
+    theirs, fresh, ours = (t.generator.state_dict() for t in (first, plain, tuned))
+    assert all(torch.equal(theirs[k], ours[k]) for k in theirs)
+    assert any(not torch.equal(fresh[k], ours[k]) for k in fresh)  # seed 2 alone would give other weights
+    with pytest.raises(ValueError, match="ngf=4.*ngf=8"):
+        Trainer(cfg.replace(ngf=8), device="cpu")
