@@ -12,7 +12,6 @@ Shift-Net, Yan et al. 2018, without the coherence chain).
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from torch import Tensor
 
 from .csa_layer import EPS, CSAAttention
+from .viz import NotebookFigure
 
 __all__ = [
     "AttentionExplorer", "attention_explorer", "best_match", "cell_box", "contextual_attention",
@@ -34,16 +34,6 @@ __all__ = [
 ]
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "images"
-DISPLAY_DPI = 80  # notebook pictures: sharp enough, small enough for notebooks kept with outputs
-
-
-class _Figure(Figure):
-    """A matplotlib Figure that shows itself as a PNG when a notebook cell ends with it (no pyplot needed)."""
-
-    def _repr_png_(self) -> bytes:
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=DISPLAY_DPI)
-        return buffer.getvalue()
 _QUERY_COLOUR, _MATCH_COLOUR = "tab:red", "white"
 
 
@@ -156,7 +146,7 @@ def plot_feature_mask(mask: Tensor | np.ndarray, feature_hole: Tensor | np.ndarr
     m, fh = _to_2d(mask), _to_2d(feature_hole) > 0.5  # (H,W), (h,w)
     (H, W), (h, w) = m.shape, fh.shape
     n_panels = 3 if coverage is not None else 2
-    fig = _Figure(figsize=(3.6 * n_panels, 3.6), layout="constrained")
+    fig = NotebookFigure(figsize=(3.6 * n_panels, 3.6), layout="constrained")
     axes = fig.subplots(1, n_panels)
     ax = axes[0]
     ax.imshow(m, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -187,7 +177,7 @@ def plot_score_map(attention: CSAAttention, sample: int, row: int, col: int,
     shown = np.ma.masked_invalid(np.where(np.isfinite(scores), scores, np.nan))
     k = int(np.nanargmax(np.where(np.isfinite(scores), scores, np.nan)))  # argmax over known cells
     mr, mc = k // w, k % w
-    fig = _Figure(figsize=(9.0 if image is not None else 4.8, 4.0), layout="constrained")
+    fig = NotebookFigure(figsize=(9.0 if image is not None else 4.8, 4.0), layout="constrained")
     axes = fig.subplots(1, 2 if image is not None else 1, squeeze=False)[0]
     ax = axes[0]
     cmap = _cmap("viridis", bad="lightgrey")
@@ -224,7 +214,7 @@ def plot_blend_weights(attention: CSAAttention, sample: int = 0) -> Figure:
     """Maps of weight_prev (share taken from the previous hole cell) and weight_match (from the best match)."""
     _check_sample(attention, sample)
     hole = attention.hole[sample].cpu().numpy()  # (h,w)
-    fig = _Figure(figsize=(8.4, 3.9), layout="constrained")
+    fig = NotebookFigure(figsize=(8.4, 3.9), layout="constrained")
     axes = fig.subplots(1, 2)
     cmap = _cmap("coolwarm", bad="lightgrey")
     for ax, name, label in ((axes[0], "weight_prev", "from previous hole cell"),
@@ -243,7 +233,7 @@ def plot_chain(attention: CSAAttention, sample: int = 0, background: Tensor | No
     """The raster-order chain over the hole cells as arrows from each hole cell to the next one generated."""
     cells = hole_positions(attention, sample)
     h, w = attention.size
-    fig = _Figure(figsize=(4.8, 4.4), layout="constrained")
+    fig = NotebookFigure(figsize=(4.8, 4.4), layout="constrained")
     ax = fig.subplots()
     bg = _to_2d(background) if background is not None else attention.hole[sample].float().cpu().numpy()
     ax.imshow(bg, cmap="Greys" if background is None else "viridis", vmin=None if background is not None else -0.2,
@@ -271,7 +261,7 @@ def plot_feature_panels(panels: Mapping[str, Tensor], hole: Tensor | None = None
         raise ValueError("plot_feature_panels needs at least one panel")
     lo = min(a.min() for a in arrays.values())
     hi = max(a.max() for a in arrays.values())
-    fig = _Figure(figsize=(2.6 * len(arrays), 2.9), layout="constrained")
+    fig = NotebookFigure(figsize=(2.6 * len(arrays), 2.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(arrays)))
     hole_cells = np.argwhere(_to_2d(hole) > 0.5) if hole is not None else np.empty((0, 2), dtype=int)
     for ax, (name, a) in zip(axes, arrays.items()):
@@ -288,7 +278,7 @@ def plot_maps(maps: Mapping[str, Tensor | np.ndarray], cmap: str = "viridis") ->
     """Panels side by side: (3,H,W)/(1,3,H,W) tensors in [-1,1] as RGB images, 2-D maps with a colour bar."""
     if not maps:
         raise ValueError("plot_maps needs at least one map")
-    fig = _Figure(figsize=(2.6 * len(maps), 2.8), layout="constrained")
+    fig = NotebookFigure(figsize=(2.6 * len(maps), 2.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(maps)))
     for ax, (name, value) in zip(axes, maps.items()):
         shape = tuple(value.shape)
@@ -306,7 +296,7 @@ def plot_maps(maps: Mapping[str, Tensor | np.ndarray], cmap: str = "viridis") ->
 def plot_curves(x: Tensor | np.ndarray, curves: Mapping[str, Tensor | np.ndarray], xlabel: str = "",
                 title: str = "") -> Figure:
     """Line plot of several curves y(x) sharing one x axis, with a legend."""
-    fig = _Figure(figsize=(4.8, 3.2), layout="constrained")
+    fig = NotebookFigure(figsize=(4.8, 3.2), layout="constrained")
     ax = fig.subplots()
     xs = np.asarray(x.detach().cpu() if isinstance(x, Tensor) else x, dtype=float)
     for name, y in curves.items():

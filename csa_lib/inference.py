@@ -84,14 +84,19 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     return model.to(device).eval()
 
 
+def _open(path: str | os.PathLike, mode: str, what: str) -> Image.Image:
+    """The file at `path` as a PIL image in `mode`; an unreadable file is a ValueError naming it."""
+    try:
+        with Image.open(path) as opened:
+            return opened.convert(mode)
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"cannot read {what} file {path}: {error}") from error
+
+
 def _read_image(image: ImageLike) -> np.ndarray:
     """HxWx3 uint8 RGB from a PIL image (any mode), an array (HxW, HxWx3, HxWx4) or a file path."""
     if isinstance(image, (str, os.PathLike)):
-        try:
-            with Image.open(image) as opened:
-                image = opened.convert("RGB")
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"cannot read image file {image}: {error}") from error
+        image = _open(image, "RGB", "image")
     if isinstance(image, Image.Image):
         if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
@@ -113,11 +118,7 @@ def _read_image(image: ImageLike) -> np.ndarray:
 def _read_mask(mask: ImageLike) -> np.ndarray:
     """HxW bool (True = hole) from a PIL image, an array or a file; nonzero = hole."""
     if isinstance(mask, (str, os.PathLike)):
-        try:
-            with Image.open(mask) as opened:
-                mask = opened.convert("L")
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"cannot read mask file {mask}: {error}") from error
+        mask = _open(mask, "L", "mask")
     if isinstance(mask, Image.Image):
         mask = np.asarray(mask.convert("L"))
     array = np.asarray(mask)
