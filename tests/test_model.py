@@ -113,4 +113,4 @@ def test_build_models_initialises_like_the_original():
     norm = gen.refine_net.levels[0].down_norm
     assert torch.equal(norm.weight, torch.ones_like(norm.weight))
     init_weights(fd, std=0.5)
-    assert float(fd.layers[0].weight.std()) > 0.4
+    assert float(fd.layers[0].weight.detach().std()) > 0.4
