@@ -174,6 +174,16 @@ def _run_cell(page, cell, tries: int = 4) -> None:
     pytest.fail("the cell was never executed")
 
 
+def _drag(page, box: dict, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
+    """Press, move and release the mouse between two points given as fractions of `box`; return them in CSS px."""
+    points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in (start, end)]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    page.mouse.move(*points[1], steps=25)
+    page.mouse.up()
+    return points
+
+
 def _values(text: str) -> dict[str, str]:
     """KEY=value lines of a cell's output."""
     return dict(re.findall(r"^([A-Z_]+)=(.*)$", text, flags=re.M))
@@ -212,12 +222,7 @@ def test_paint_and_inpaint_in_jupyterlab(tmp_path: Path) -> None:
                 assert abs(box["height"] * k - IMAGE_H) < 2, box
 
                 # A brush stroke across the upper part, then the Inpaint button.
-                bx0, by0 = box["x"] + 0.15 * box["width"], box["y"] + 0.20 * box["height"]
-                bx1, by1 = box["x"] + 0.85 * box["width"], box["y"] + 0.32 * box["height"]
-                page.mouse.move(bx0, by0)
-                page.mouse.down()
-                page.mouse.move(bx1, by1, steps=25)
-                page.mouse.up()
+                (bx0, by0), (bx1, by1) = _drag(page, box, (0.15, 0.20), (0.85, 0.32))
                 panel.locator(".csa-mp-info").filter(has_text="1 stroke").wait_for()
                 panel.get_by_role("button", name="Inpaint", exact=True).click()
                 status = panel.locator(".widget-html").filter(has_text="Inpainted")
@@ -227,12 +232,7 @@ def test_paint_and_inpaint_in_jupyterlab(tmp_path: Path) -> None:
                 # Tick "auto", then drag a rectangle in the lower part: the kernel inpaints by itself.
                 panel.locator(".widget-checkbox input[type='checkbox']").check()
                 panel.locator(".csa-mp-btn[data-tool='rect']").click()
-                rx0, ry0 = box["x"] + 0.25 * box["width"], box["y"] + 0.55 * box["height"]
-                rx1, ry1 = box["x"] + 0.60 * box["width"], box["y"] + 0.85 * box["height"]
-                page.mouse.move(rx0, ry0)
-                page.mouse.down()
-                page.mouse.move(rx1, ry1, steps=25)
-                page.mouse.up()
+                (rx0, ry0), (rx1, ry1) = _drag(page, box, (0.25, 0.55), (0.60, 0.85))
                 panel.locator(".csa-mp-info").filter(has_text="2 strokes").wait_for()
                 sync_api.expect(status).not_to_have_text(first_status, timeout=60_000)
                 panel.locator("img.widget-image").wait_for()
