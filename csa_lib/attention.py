@@ -25,7 +25,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from torch import Tensor
 
 from .csa_layer import EPS, CSAAttention
-from .viz import NotebookFigure
+from .viz import NotebookFigure, _hide_ticks, _to_hwc
 
 __all__ = [
     "AttentionExplorer", "attention_explorer", "best_match", "cell_box", "contextual_attention",
@@ -84,16 +84,6 @@ def cell_box(row: int, col: int, feature_size: tuple[int, int], image_size: tupl
 # --------------------------------------------------------------------------------------------
 # Helpers for images
 # --------------------------------------------------------------------------------------------
-def _to_hwc(image: Tensor) -> np.ndarray:
-    """(3,H,W) or (1,3,H,W) in [-1,1] -> (H,W,3) float array in [0,1]."""
-    img = image.detach().float().cpu()
-    if img.dim() == 4:
-        img = img[0]
-    if img.dim() != 3 or img.shape[0] != 3:
-        raise ValueError(f"image must be (3,H,W) or (1,3,H,W), got {tuple(image.shape)}")
-    return ((img.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()  # (H,W,3)
-
-
 def _to_2d(array: Tensor | np.ndarray) -> np.ndarray:
     """Any (…,H,W) tensor/array with singleton leading dims -> (H,W) float array."""
     a = array.detach().float().cpu().numpy() if isinstance(array, Tensor) else np.asarray(array, dtype=float)
@@ -101,11 +91,6 @@ def _to_2d(array: Tensor | np.ndarray) -> np.ndarray:
     if a.ndim != 2:
         raise ValueError(f"expected a single 2-D map, got shape {np.shape(array)}")
     return a
-
-
-def _hide_ticks(ax) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def demo_image(size: int, name: str | None = None, seed: int = 0) -> tuple[Tensor, str]:
