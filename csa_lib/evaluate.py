@@ -112,14 +112,19 @@ def csa_method(checkpoint: str | Path | None = None) -> Inpainter:
         inference = importlib.import_module("csa_lib.inference")
     except ImportError as exc:
         raise ImportError("the 'csa' method needs csa_lib.inference (load_model, inpaint)") from exc
-    model = inference.load_model(checkpoint) if checkpoint is not None else inference.load_model()
+    return csa_inpainter(inference.load_model(checkpoint) if checkpoint is not None else inference.load_model())
+
+
+def csa_inpainter(model: Any) -> Inpainter:
+    """An Inpainter around a loaded CSAGenerator: the hole is blanked first, so no truth reaches the model."""
+    from .inference import inpaint
 
     def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """CSA inpainting: uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3), known pixels kept."""
         hole = as_hole(mask)  # (H, W)
         masked = np.where(hole[..., None], np.uint8(0), image).astype(np.uint8)  # (H, W, 3), no truth in hole
         pil_mask = Image.fromarray(hole.astype(np.uint8) * 255)  # white = hole
-        result = inference.inpaint(model, Image.fromarray(masked), pil_mask)
+        result = inpaint(model, Image.fromarray(masked), pil_mask)
         result = result.convert("RGB")
         if result.size != (image.shape[1], image.shape[0]):
             result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
