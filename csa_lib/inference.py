@@ -4,6 +4,10 @@ How any size works: the photo is scaled so its longer side equals the model's tr
 (`model.image_size`, 256 px for full models), reflect-padded to a square, inpainted, and the hole
 is scaled back to the photo's own resolution; every known pixel of the input is pasted back
 unchanged. The mask is scaled with "any coverage counts as hole", so thin strokes survive.
+
+By default the fill is Poisson-blended into the photo at full resolution (`csa_lib.blend`): its
+gradients are kept and its colour is matched to the known pixels around the hole, so there is no
+seam and no tint. `blend="none"` pastes the network's output as it is (the paper's own output).
 """
 from __future__ import annotations
 
@@ -16,11 +20,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from .blend import poisson_blend
 from .config import Config
 from .model import CSAGenerator
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
 ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
+BLENDS = ("poisson", "none")
 
 
 def default_device() -> torch.device:
@@ -130,13 +136,16 @@ def _read_mask(mask: ImageLike) -> np.ndarray:
 
 
 @torch.no_grad()
-def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike) -> Image.Image:
+def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str = "poisson") -> Image.Image:
     """Fill the hole of `image` where `mask` is nonzero; returns a PIL RGB image of the input's size.
 
     `image`: PIL image (RGB, RGBA, L, ...), HxWx3 uint8 array or a path; `mask`: PIL 'L' image,
     HxW array or a path, nonzero = hole, same size as the image. Known pixels come back unchanged;
     an empty mask returns the image as it is. Runs on the model's device (CPU or CUDA).
+    `blend`: "poisson" (default) blends the fill in without a seam; "none" pastes the raw output.
     """
+    if blend not in BLENDS:
+        raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     pixels = _read_image(image)  # (H,W,3) uint8
     hole = _read_mask(mask)  # (H,W) bool
     H, W = pixels.shape[:2]
@@ -162,9 +171,11 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike) -> Image.Ima
     mode = "reflect" if (size - w) < w and (size - h) < h else "replicate"
     x_in = F.pad(x_small, pad, mode=mode)  # (1,3,size,size)
     m_in = F.pad(m_small, pad, value=0.0)  # padding counts as known
-    out = model(x_in, m_in).composite[..., :h, :w]  # (1,3,h,w)
-    out_full = F.interpolate(out, size=(H, W), mode="bicubic", align_corners=False)  # (1,3,H,W)
-    filled = out_full.clamp(-1, 1).add(1).mul(127.5).round().byte()[0].permute(1, 2, 0).cpu().numpy()
+    out = model(x_in, m_in).refined[..., :h, :w]  # (1,3,h,w) the whole raw output, known part too
+    out_full = F.interpolate(out, size=(H, W), mode="bicubic", align_corners=False)[0]  # (3,H,W)
+    if blend == "poisson":  # the known pixels around the hole set its colour, the fill its gradients
+        out_full = poisson_blend(out_full, x[0], torch.from_numpy(hole).to(device), tol=1e-3)
+    filled = out_full.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
     result = pixels.copy()
     result[hole] = filled[hole]
     return Image.fromarray(result)

@@ -101,3 +101,28 @@ def test_checkpoint_of_another_shape_is_reported():
     gen, _, _ = build_models(Config.smoke(image_size=32, ngf=8))
     with pytest.raises(ValueError, match="do not fit a model with ngf=4"):
         generator_from_checkpoint({"config": cfg.to_dict(), "generator": gen.state_dict()})
+
+
+def test_poisson_blend_joins_the_fill_to_its_surroundings(model_file):
+    model = load_model(model_file, device="cpu")  # random weights: a raw fill far off in colour
+    h, w = 60, 80
+    image, mask = photo(h, w), box_mask(h, w)
+    hole = mask > 0
+    raw = np.asarray(inpaint(model, image, mask, blend="none")).astype(float)
+    blended = np.asarray(inpaint(model, image, mask)).astype(float)
+    for out in (raw, blended):
+        assert np.array_equal(out[~hole], image[~hole])
+    # The seam: each hole pixel on the hole's border against its known neighbour just outside.
+    ys, xs = np.nonzero(hole)
+    top, bottom, left, right = ys.min(), ys.max(), xs.min(), xs.max()
+
+    def seam(out: np.ndarray) -> float:
+        pairs = [(out[top, left:right + 1], image[top - 1, left:right + 1]),
+                 (out[bottom, left:right + 1], image[bottom + 1, left:right + 1]),
+                 (out[top:bottom + 1, left], image[top:bottom + 1, left - 1]),
+                 (out[top:bottom + 1, right], image[top:bottom + 1, right + 1])]
+        return float(np.mean([np.abs(a - b).mean() for a, b in pairs]))
+
+    assert seam(blended) < 0.5 * seam(raw)
+    with pytest.raises(ValueError, match="blend"):
+        inpaint(model, image, mask, blend="alpha")
