@@ -3,7 +3,8 @@
 How any size works: the photo is scaled so its longer side equals the model's training size
 (`model.image_size`, 256 px for full models), reflect-padded to a square, inpainted, and the hole
 is scaled back to the photo's own resolution; every known pixel of the input is pasted back
-unchanged. The mask is scaled with "any coverage counts as hole", so thin strokes survive.
+unchanged. The mask is scaled with "any coverage counts as hole", so thin strokes survive, and
+only known pixels are averaged into the scaled photo: what lies under the hole never matters.
 
 By default the fill is Poisson-blended into the photo at full resolution (`csa_lib.blend`): its
 gradients are kept and its colour is matched to the known pixels around the hole, so there is no
@@ -163,7 +164,13 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     m = torch.from_numpy(hole)[None, None].float().to(device)  # (1,1,H,W)
     scale = size / max(H, W)
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
-    x_small = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)  # (1,3,h,w)
+    # Scale only the known pixels (a normalised average), so nothing under the hole reaches the model.
+    known = 1 - m
+
+    def scale_down(t: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+
+    x_small = scale_down(x * known) / scale_down(known).clamp_min(1e-6)  # (1,3,h,w)
     m_small = (F.interpolate(m, size=(h, w), mode="area") > 0).float()  # any coverage = hole
     if bool(m_small.all()):
         raise ValueError("at the model's resolution the mask covers the whole image: leave more pixels known")

@@ -126,3 +126,13 @@ def test_poisson_blend_joins_the_fill_to_its_surroundings(model_file):
     assert seam(blended) < 0.5 * seam(raw)
     with pytest.raises(ValueError, match="blend"):
         inpaint(model, image, mask, blend="alpha")
+
+
+@pytest.mark.parametrize("h,w", [(40, 40), (300, 180), (20, 50)])
+def test_nothing_under_the_hole_reaches_the_result(model_file, h, w):
+    model = load_model(model_file, device="cpu")
+    image, mask = photo(h, w), box_mask(h, w)
+    hole = mask > 0
+    results = [np.asarray(inpaint(model, np.where(hole[..., None], np.uint8(v), image), mask)) for v in (0, 255)]
+    results.append(np.asarray(inpaint(model, image, mask)))  # the truth left in the hole
+    assert np.array_equal(results[0], results[1]) and np.array_equal(results[0], results[2])
