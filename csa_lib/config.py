@@ -35,6 +35,7 @@ class Config:
 
     # --- losses (the original code's weights = the paper's x100) ---
     lambda_l1: float = 100.0               # L1 on coarse and on refined
+    l1_hole_weight: float = 1.0            # hole pixels count this many times in the L1 (1 = the original's plain mean)
     lambda_adv: float = 0.2                # RaLSGAN, image and feature patch discriminators
     lambda_consistency: float = 1.0        # CSA / decoder features vs VGG16 relu4_3 of the truth
     consistency_over_hole: bool = True     # paper: sum over hole positions; False = original full-map mean

@@ -63,9 +63,19 @@ def ralsgan_g_loss(real: Tensor, fake: Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------
 # Reconstruction and consistency
 # --------------------------------------------------------------------------------------------
-def reconstruction_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """L_rec = mean |I_ip - I_gt| over the whole image (hole and known pixels): (B,3,H,W) x2 -> scalar."""
-    return torch.mean(torch.abs(pred.float() - target.float()))
+def reconstruction_loss(pred: Tensor, target: Tensor, hole: Tensor | None = None, hole_weight: float = 1.0) -> Tensor:
+    """L_rec = mean |I_ip - I_gt| over the whole image (hole and known pixels): (B,3,H,W) x2 -> scalar.
+
+    With `hole` (B,1,H,W) and `hole_weight` != 1 each hole pixel's error counts `hole_weight` times
+    (still divided by the number of all pixels): a deviation from the original, for small training
+    budgets, where the plain mean spends most of the gradient on copying known pixels.
+    """
+    error = torch.abs(pred.float() - target.float())  # (B,3,H,W)
+    if hole_weight == 1.0:
+        return torch.mean(error)
+    if hole is None:
+        raise ValueError(f"hole_weight={hole_weight} needs the hole mask")
+    return torch.mean(error * (1 + (hole_weight - 1) * hole.float()))
 
 
 def match_channels(target: Tensor, channels: int) -> Tensor:
@@ -121,7 +131,8 @@ def consistency_loss(feature: Tensor, target: Tensor, hole: Tensor, over_hole: b
 # --------------------------------------------------------------------------------------------
 def generator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Module, feature_disc: nn.Module,
                      vgg: nn.Module, cfg: "Config",
-                     real_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+                     real_features: dict[str, Tensor] | None = None,
+                     hole: Tensor | None = None) -> dict[str, Tensor]:
     """Every generator-side term and their weighted "total" (scalars) for image (B,3,H,W) in [-1,1].
 
     Terms: "l1_coarse", "l1_refined" (L_rec on the raw outputs, whole image), "adv_image" (L_adv of the
@@ -134,7 +145,8 @@ def generator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Modul
     Every term except "l1_coarse" backpropagates into the refinement net (and "l1_coarse" into the
     coarse net). Real-image quantities carry no generator dependence and are computed without a graph.
     `real_features` may pass `vgg(image)` when the caller already has it. `vgg=None` (Config.use_vgg
-    False) turns the VGG-based terms off: they are reported as 0.
+    False) turns the VGG-based terms off: they are reported as 0. `hole` (B,1,H,W) is needed when
+    `cfg.l1_hole_weight` != 1 (the L1 terms then weight hole pixels more).
     """
     refined = out.refined  # (B,3,H,W) raw refinement output, as the original feeds the discriminators
     with torch.no_grad():
@@ -142,8 +154,8 @@ def generator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Modul
             real_features = vgg(image)  # pool3 (B,256,H/8,W/8), relu4_3 (B,512,H/8,W/8)
         real_patch = patch_disc(image)  # (B,1,h,w)
     terms = {
-        "l1_coarse": reconstruction_loss(out.coarse, image),
-        "l1_refined": reconstruction_loss(refined, image),
+        "l1_coarse": reconstruction_loss(out.coarse, image, hole, cfg.l1_hole_weight),
+        "l1_refined": reconstruction_loss(refined, image, hole, cfg.l1_hole_weight),
         "adv_image": ralsgan_g_loss(real_patch, patch_disc(refined)),
     }
     if vgg is None:  # VGG-free training (cfg.use_vgg False): the VGG-based terms are off

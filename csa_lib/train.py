@@ -291,7 +291,7 @@ class Trainer:
             opt[k].zero_grad(set_to_none=True)
         with self._frozen(self.patch_disc, self.feature_disc), self._autocast():
             g_losses = generator_losses(out, image, self.patch_disc, self.feature_disc, self.vgg, self.cfg,
-                                        real_features)
+                                        real_features, hole=mask)
         self._backward_and_step(g_losses["total"], "gen", ("refine_net", "coarse_net"))
 
         names = [("g_total" if k == "total" else k) for k in g_losses] + \

@@ -230,3 +230,25 @@ def test_discriminator_losses_do_not_touch_the_generator(models):
     assert sum(p.grad.abs().sum().item() for p in feature_disc.parameters() if p.grad is not None) > 0
     for net in nets:
         net.zero_grad(set_to_none=True)
+
+
+def test_hole_weighted_l1_by_hand():
+    # 1x1x2x2 image: errors 1, 2, 3, 4; the hole is the last pixel. Plain mean 10/4; weight 3: (1+2+3+3*4)/4.
+    pred = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    target = torch.zeros_like(pred)
+    hole = torch.tensor([[[[0.0, 0.0], [0.0, 1.0]]]])
+    assert reconstruction_loss(pred, target).item() == pytest.approx(2.5)
+    assert reconstruction_loss(pred, target, hole, 1.0).item() == pytest.approx(2.5)
+    assert reconstruction_loss(pred, target, hole, 3.0).item() == pytest.approx(18 / 4)
+    with pytest.raises(ValueError, match="hole mask"):
+        reconstruction_loss(pred, target, None, 3.0)
+
+
+def test_generator_l1_terms_follow_the_hole_weight(models):
+    cfg, generator, patch_disc, feature_disc, vgg, image, out = models
+    hole = centre_mask(1, 64)
+    weighted = generator_losses(out, image, patch_disc, feature_disc, vgg, cfg.replace(l1_hole_weight=6.0), hole=hole)
+    for name, pred in (("l1_coarse", out.coarse), ("l1_refined", out.refined)):
+        expected = reconstruction_loss(pred, image, hole, 6.0).item()
+        assert weighted[name].item() == pytest.approx(expected, rel=1e-6)
+        assert expected > reconstruction_loss(pred, image).item()
