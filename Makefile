@@ -40,6 +40,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_csa_layer.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_inpaint.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
