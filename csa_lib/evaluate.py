@@ -37,6 +37,7 @@ from csa_lib.metrics import (
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_METHODS = ("csa", "telea", "navier_stokes", "biharmonic")
+CSA_METHODS = {"csa": "poisson", "csa_raw": "none"}  # method name -> inference.inpaint's blend
 SUMMARY_COLUMNS = ("n", "hole_ratio", *METRIC_KEYS, "time_s")
 
 MaskList = Sequence[tuple[str, Any]]
@@ -106,17 +107,21 @@ def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[
     return masks_for
 
 
-def csa_method(checkpoint: str | Path | None = None) -> Inpainter:
+def csa_method(checkpoint: str | Path | None = None, blend: str = "poisson") -> Inpainter:
     """Load a CSA generator via csa_lib.inference (None = the shipped demo model) -> an Inpainter."""
     try:
         inference = importlib.import_module("csa_lib.inference")
     except ImportError as exc:
         raise ImportError("the 'csa' method needs csa_lib.inference (load_model, inpaint)") from exc
-    return csa_inpainter(inference.load_model(checkpoint) if checkpoint is not None else inference.load_model())
+    model = inference.load_model(checkpoint) if checkpoint is not None else inference.load_model()
+    return csa_inpainter(model, blend)
 
 
-def csa_inpainter(model: Any) -> Inpainter:
-    """An Inpainter around a loaded CSAGenerator: the hole is blanked first, so no truth reaches the model."""
+def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
+    """An Inpainter around a loaded CSAGenerator: the hole is blanked first, so no truth reaches the model.
+
+    `blend` goes to `inference.inpaint` ("poisson", the default, or "none" for the raw output).
+    """
     from .inference import inpaint
 
     def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -124,7 +129,7 @@ def csa_inpainter(model: Any) -> Inpainter:
         hole = as_hole(mask)  # (H, W)
         masked = np.where(hole[..., None], np.uint8(0), image).astype(np.uint8)  # (H, W, 3), no truth in hole
         pil_mask = Image.fromarray(hole.astype(np.uint8) * 255)  # white = hole
-        result = inpaint(model, Image.fromarray(masked), pil_mask)
+        result = inpaint(model, Image.fromarray(masked), pil_mask, blend=blend)
         result = result.convert("RGB")
         if result.size != (image.shape[1], image.shape[0]):
             result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
@@ -134,17 +139,21 @@ def csa_inpainter(model: Any) -> Inpainter:
 
 
 def build_methods(names: str | Sequence[str] = DEFAULT_METHODS, checkpoint: str | Path | None = None) -> dict[str, Inpainter]:
-    """Method names ("csa" or a BASELINES key; comma-separated string or list) -> {name: Inpainter}."""
+    """Method names (a BASELINES key, "csa" or "csa_raw"; comma-separated string or list) -> {name: Inpainter}.
+
+    "csa" is `inference.inpaint` as users call it (Poisson-blended); "csa_raw" pastes the network's
+    output without the blend (`blend="none"`), the paper's own output.
+    """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     methods: dict[str, Inpainter] = {}
     for name in names:
-        if name == "csa":
-            methods[name] = csa_method(checkpoint)
+        if name in CSA_METHODS:
+            methods[name] = csa_method(checkpoint, CSA_METHODS[name])
         elif name in BASELINES:
             methods[name] = BASELINES[name]
         else:
-            raise ValueError(f"unknown method {name!r}; choose from csa, {', '.join(BASELINES)}")
+            raise ValueError(f"unknown method {name!r}; choose from {', '.join([*CSA_METHODS, *BASELINES])}")
     return methods
 
 
@@ -285,7 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None, help="CSA checkpoint (default: the shipped demo model)")
     parser.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to this")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help=f"comma-separated, from csa, {', '.join(BASELINES)}")
+                        help=f"comma-separated, from {', '.join([*CSA_METHODS, *BASELINES])} (csa_raw: without the Poisson blend)")
     parser.add_argument("--out", default="outputs/eval", help="output folder")
     parser.add_argument("--per-bucket", type=int, default=1, help="irregular masks per hole bucket per image")
     parser.add_argument("--max-images", type=int, default=None, help="use only the first N images")

@@ -122,8 +122,8 @@ def test_csa_method_wiring(monkeypatch):
         seen["path"] = path
         return "model"
 
-    def inpaint(model, image, mask):
-        seen["image"], seen["mask"] = np.asarray(image), np.asarray(mask)
+    def inpaint(model, image, mask, blend):
+        seen["image"], seen["mask"], seen["blend"] = np.asarray(image), np.asarray(mask), blend
         return Image.fromarray(np.full((32, 32, 3), 77, np.uint8))
 
     fake = types.ModuleType("csa_lib.inference")
@@ -138,6 +138,9 @@ def test_csa_method_wiring(monkeypatch):
     assert (seen["image"][hole] == 0).all() and (seen["image"][~hole] == 200).all()
     assert seen["mask"].dtype == np.uint8 and (seen["mask"][hole] == 255).all() and (seen["mask"][~hole] == 0).all()
     assert (out[hole] == 77).all() and (out[~hole] == 200).all()
+    assert seen["blend"] == "poisson"
+    evaluate.build_methods("csa_raw")["csa_raw"](image, hole)
+    assert seen["path"] is None and seen["blend"] == "none"
 
 
 def test_irregular_masks_from_masks_module():
