@@ -55,6 +55,7 @@ class Config:
     num_workers: int = 2
     val_fraction: float = 0.05             # share of image files held out for validation
     flip: bool = True                      # random horizontal flips while training
+    channel_shuffle: float = 0.0           # chance of a random R, G, B order per training image (0 = off)
     seed: int = 0
 
     # --- logging and checkpoints ---
@@ -73,6 +74,8 @@ class Config:
             raise ValueError(f"ngf and ndf must be positive, got ngf={self.ngf}, ndf={self.ndf}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.channel_shuffle <= 1.0:
+            raise ValueError(f"channel_shuffle is a probability in [0, 1], got {self.channel_shuffle}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
 

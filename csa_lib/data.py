@@ -10,6 +10,7 @@ this matters.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import warnings
@@ -69,11 +70,16 @@ def split_files(files: Sequence[Any], val_fraction: float, seed: int) -> tuple[l
     return train, val
 
 
+CHANNEL_ORDERS = tuple(itertools.permutations(range(3)))  # (0, 1, 2) first: the identity
+
+
 class ImageFolder(Dataset):
     """Images under a folder (any nesting) -> (3, image_size, image_size) float32 in [-1, 1].
 
     Short side resized to ``image_size`` (bilinear, antialiased), then a random (train) or centre
-    (eval) square crop and, when ``train and flip``, a random horizontal flip. With ``seed=None`` the
+    (eval) square crop and, when ``train and flip``, a random horizontal flip; when training with
+    ``channel_shuffle`` p > 0, the R, G, B channels are put in a random order with probability p
+    (colour variety when a few photos share one palette). With ``seed=None`` the
     crop and flip draw from torch's global RNG (seeded per worker by the DataLoader); with a seed they
     are a pure function of (seed, epoch, index), the same for any number of workers (see ``set_epoch``).
     Unreadable files are skipped: the first time one is hit it is reported by one warning and the next
@@ -81,12 +87,14 @@ class ImageFolder(Dataset):
     """
 
     def __init__(self, root: str | Path, image_size: int, train: bool = True, flip: bool = True,
-                 files: Sequence[str | Path] | None = None, seed: int | None = None) -> None:
+                 files: Sequence[str | Path] | None = None, seed: int | None = None,
+                 channel_shuffle: float = 0.0) -> None:
         self.root = Path(root)
         self.image_size = image_size
         self.train = train
         self.flip = flip
         self.seed = seed
+        self.channel_shuffle = channel_shuffle
         self.epoch = 0
         self.files: list[Path] = find_images(root) if files is None else [Path(f) for f in files]
         self.bad_files: set[Path] = set()
@@ -101,11 +109,15 @@ class ImageFolder(Dataset):
     def load(self, path: Path, rng: np.random.Generator | None = None) -> torch.Tensor:
         """Read, resize, crop and flip one file -> (3, image_size, image_size) in [-1, 1]; PIL errors propagate.
 
-        ``rng`` draws the crop and flip; None uses torch's global RNG.
+        ``rng`` draws the crop, flip and channel order; None uses torch's global RNG.
         """
         def draw(high: int) -> int:
             """Uniform integer in [0, high)."""
             return int(rng.integers(high)) if rng is not None else int(torch.randint(high, ()))
+
+        def chance(p: float) -> bool:
+            """True with probability p."""
+            return (float(rng.random()) if rng is not None else float(torch.rand(()))) < p
 
         with Image.open(path) as pil:
             pil = pil.convert("RGB")
@@ -118,7 +130,10 @@ class ImageFolder(Dataset):
             pil = TF.center_crop(pil, [size, size])
         if self.train and self.flip and draw(2) == 1:
             pil = TF.horizontal_flip(pil)
-        return from_pil(pil)  # (3, size, size)
+        image = from_pil(pil)  # (3, size, size)
+        if self.train and self.channel_shuffle > 0 and chance(self.channel_shuffle):
+            image = image[list(CHANNEL_ORDERS[1 + draw(len(CHANNEL_ORDERS) - 1)])]  # one of the 5 other orders
+        return image
 
     def __getitem__(self, index: int) -> torch.Tensor:
         """Image ``index`` (or the next readable one) -> (3, image_size, image_size) in [-1, 1]."""
@@ -270,7 +285,7 @@ def build_datasets(cfg: Any) -> tuple[InpaintingDataset, InpaintingDataset]:
     else:
         train_files, val_files = split_files(find_images(cfg.data_root), cfg.val_fraction, cfg.seed)
         train_images = ImageFolder(cfg.data_root, size, train=True, flip=cfg.flip, files=train_files,
-                                   seed=cfg.seed)
+                                   seed=cfg.seed, channel_shuffle=cfg.channel_shuffle)
         val_images = ImageFolder(cfg.data_root, size, train=False, flip=False, files=val_files)
     train_masks = MaskSource(cfg.mask_type, size, cfg.mask_root, seed=cfg.seed)
     val_masks = MaskSource(cfg.mask_type, size, cfg.mask_root, seed=cfg.seed + 1)

@@ -254,3 +254,33 @@ def test_seed_everything_repeats_all_generators():
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     seed_everything(11)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_channel_shuffle_permutes_colours_of_training_images_only(tmp_path):
+    pixel = np.zeros((16, 16, 3), np.uint8)
+    pixel[..., 0], pixel[..., 1], pixel[..., 2] = 30, 130, 230  # one distinct value per channel
+    _save_rgb(tmp_path / "flat.png", pixel)
+    original = ImageFolder(tmp_path, 16, train=True, flip=False)[0]
+    always = ImageFolder(tmp_path, 16, train=True, flip=False, seed=1, channel_shuffle=1.0)
+    orders = set()
+    for epoch in range(40):
+        always.set_epoch(epoch)
+        image = always[0]
+        order = tuple(int(torch.argmin((original[:, 0, 0] - image[c, 0, 0]).abs())) for c in range(3))
+        assert torch.equal(image, original[list(order)]) and order != (0, 1, 2)
+        orders.add(order)
+    assert len(orders) == 5  # every other order turns up
+    never = ImageFolder(tmp_path, 16, train=True, flip=False, seed=1, channel_shuffle=0.0)
+    evaluation = ImageFolder(tmp_path, 16, train=False, channel_shuffle=1.0)
+    assert torch.equal(never[0], original) and torch.equal(evaluation[0], original)
+    half = ImageFolder(tmp_path, 16, train=True, flip=False, seed=2, channel_shuffle=0.5)
+    kept = 0
+    for epoch in range(200):
+        half.set_epoch(epoch)
+        kept += int(torch.equal(half[0], original))
+    assert 70 < kept < 130
+    train, _ = build_datasets(Config.smoke(data_root=str(tmp_path), image_size=16, val_fraction=0.0,
+                                           channel_shuffle=0.25))
+    assert train.images.channel_shuffle == 0.25
+    with pytest.raises(ValueError, match="channel_shuffle"):
+        Config(channel_shuffle=1.5)
