@@ -25,7 +25,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from torch import Tensor
 
 from .csa_layer import EPS, CSAAttention
-from .viz import NotebookFigure, _hide_ticks, _to_hwc
+from .viz import NotebookFigure, _chw, _hide_ticks, _to_hwc
 
 __all__ = [
     "AttentionExplorer", "attention_explorer", "best_match", "cell_box", "contextual_attention",
@@ -291,15 +291,6 @@ def plot_curves(x: Tensor | np.ndarray, curves: Mapping[str, Tensor | np.ndarray
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
-
-
-def _chw(t: Tensor) -> np.ndarray:
-    a = t.detach().float().cpu()
-    if a.dim() == 4:
-        a = a[0]
-    if a.dim() != 3 or a.shape[0] != 3:
-        raise ValueError(f"each panel must be (3,h,w) or (1,3,h,w), got {tuple(t.shape)}")
-    return a.numpy()
 
 
 def _cmap(name: str, bad: str):

@@ -117,14 +117,19 @@ class LivePlot:
             self._handle.update(loss_plot(trainer.history, self.keys))
 
 
-def _to_hwc(image: Tensor) -> np.ndarray:
-    """(3,H,W) or (1,3,H,W) in [-1,1] -> (H,W,3) float array in [0,1]."""
+def _chw(image: Tensor) -> np.ndarray:
+    """(3,H,W) or (1,3,H,W) tensor -> (3,H,W) float32 array, values unchanged."""
     img = image.detach().float().cpu()
     if img.dim() == 4:
         img = img[0]
     if img.dim() != 3 or img.shape[0] != 3:
         raise ValueError(f"image must be (3,H,W) or (1,3,H,W), got {tuple(image.shape)}")
-    return ((img.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()  # (H,W,3)
+    return img.numpy()
+
+
+def _to_hwc(image: Tensor) -> np.ndarray:
+    """(3,H,W) or (1,3,H,W) in [-1,1] -> (H,W,3) float array in [0,1]."""
+    return ((np.clip(_chw(image), -1, 1) + 1) / 2).transpose(1, 2, 0)  # (H,W,3)
 
 
 def _hide_ticks(ax: Any) -> None:
