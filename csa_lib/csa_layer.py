@@ -142,15 +142,17 @@ def _csa(x: Tensor, hole: Tensor, return_attention: bool) -> tuple[Tensor, CSAAt
 
     # --- generate: the raster-order chain, tensor ops only ---
     ragged = bool((counts != T).any())
-    m_bar_t, xq_hat_t, d_max_t = m_bar.transpose(0, 1), xq_hat.transpose(0, 1), d_max.t()  # (T,B,C) (T,B,C) (T,B)
-    valid_t = valid.t()[:, :, None]  # (T,B,1)
+    # Timesteps are taken out once with unbind(): indexing the stacked tensors at every step makes
+    # autograd allocate and add a zeroed (T,B,C) tensor per step in the backward (quadratic in T).
+    m_bar_t, xq_hat_t, d_max_t = m_bar.unbind(1), xq_hat.unbind(1), d_max.unbind(1)  # T x (B,C), (B,C), (B,)
+    valid_t = valid.t()[:, :, None].unbind(0)  # T x (B,1)
     prev = m_bar_t[0]  # (B,C) m_0 = m̄_{p_0}
     outputs, w_prev, w_match = [prev], [torch.zeros_like(d_max_t[0])], [torch.ones_like(d_max_t[0])]
     for t in range(1, T):
         d_ad = (prev * xq_hat_t[t]).sum(dim=1)  # (B,) D_ad = <m_{i-1}, x̂_{p_i}>
         denom = d_ad + d_max_t[t]  # (B,)
         if ragged:  # padded steps keep prev; a safe denominator keeps their (unused) values finite
-            denom = torch.where(valid_t[t, :, 0], denom, torch.ones_like(denom))
+            denom = torch.where(valid_t[t][:, 0], denom, torch.ones_like(denom))
         a_new, a_ori = d_ad / denom, d_max_t[t] / denom  # (B,), (B,)
         y_t = a_new[:, None] * prev + a_ori[:, None] * m_bar_t[t]  # (B,C)
         if ragged:
