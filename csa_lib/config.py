@@ -14,7 +14,7 @@ from typing import Any
 SMOKE: bool = bool(os.environ.get("CSA_SMOKE") or os.environ.get("CI"))
 """True when `CSA_SMOKE` or `CI` is set: notebooks then run at toy size."""
 
-MASK_TYPES = ("center", "random", "mixed")
+MASK_TYPES = ("center", "random", "mixed", "boxes")
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Config:
     data_root: str = "data/samples/images" # image folder, searched recursively
     mask_root: str | None = None           # irregular-mask folder (white = hole); None = procedural masks
     checkpoints_dir: str = "runs/default"  # checkpoints, logs and sample strips go here
-    mask_type: str = "center"              # 'center' (original default), 'random', or 'mixed' (half each)
+    mask_type: str = "center"              # 'center' (original default), 'random', 'mixed' (half each), 'boxes' (random boxes + random)
 
     # --- model ---
     image_size: int = 256                  # square training size, a power of two >= 16

@@ -85,6 +85,57 @@ def center_masks(size: int) -> list[tuple[str, np.ndarray]]:
     return [("center", as_hole(np.asarray(center_mask(size))))]
 
 
+def center_half_masks(size: int) -> list[tuple[str, np.ndarray]]:
+    """A centre square hole of half the side: rows and columns size/4 .. 3*size/4 - 1 (64..191 at 256 px).
+
+    A quarter of the image, a little larger than the original's 120 x 120 training hole, so a model
+    that only memorised that one square is caught out.
+    """
+    hole = np.zeros((size, size), bool)
+    hole[size // 4:3 * size // 4, size // 4:3 * size // 4] = True
+    return [("center_half", hole)]
+
+
+def freeform_masks(size: int, hole_range: tuple[float, float] = (0.15, 0.35), seed: int = 0,
+                   per_image: int = 1) -> Callable[[int, str], MaskList]:
+    """Mask source: ``per_image`` seeded free-form masks (strokes and boxes) with a hole ratio in ``hole_range``.
+
+    Image ``index`` always gets the same masks (its generator is seeded with ``(seed, index)``), so every
+    method and every model sees exactly the same holes.
+    """
+    from csa_lib.masks import random_irregular_mask
+
+    def masks_for(index: int, name: str) -> MaskList:
+        rng = np.random.default_rng([seed, index])
+        return [(f"freeform_{k}", random_irregular_mask(size, rng, hole_range)) for k in range(per_image)]
+
+    return masks_for
+
+
+def wins_markdown(rows: Sequence[Mapping[str, Any]], reference: str = "telea", margin_db: float = 3.0) -> str:
+    """Per method: image x mask pairs it wins (best PSNR), mean gain over ``reference`` and pairs far below it.
+
+    Ties go to every tied method. Answers "how often is it the best?" and "how badly can it fail?",
+    which means alone hide.
+    """
+    by_pair: dict[tuple[str, str], dict[str, float]] = {}
+    for r in rows:
+        by_pair.setdefault((r["image"], r["mask"]), {})[r["method"]] = float(r["psnr"])
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lines = [f"| method | wins | of | mean PSNR - {reference} (dB) | worst (dB) | pairs > {margin_db:g} dB below {reference} |",
+             "|---|---|---|---|---|---|"]
+    for m in methods:
+        pairs = [v for v in by_pair.values() if m in v]
+        wins = sum(1 for v in pairs if v[m] >= max(v.values()) - 1e-9)
+        gaps = [v[m] - v[reference] for v in pairs if reference in v]
+        if gaps:
+            below = sum(1 for g in gaps if g < -margin_db)
+            lines.append(f"| {m} | {wins} | {len(pairs)} | {np.mean(gaps):+.2f} | {min(gaps):+.2f} | {below} |")
+        else:
+            lines.append(f"| {m} | {wins} | {len(pairs)} | | | |")
+    return "\n".join(lines) + "\n"
+
+
 def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[int, str], MaskList]:
     """Mask source for run_evaluation: ``per_bucket`` procedural masks per HOLE_BUCKETS bucket, new for each image.
 
@@ -248,6 +299,8 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] |
         "## By method, all masks",
         "",
         to_markdown(by_method, columns=["method", *SUMMARY_COLUMNS]),
+        *(["## Wins (best PSNR per image x mask pair)", "", wins_markdown(rows)]
+          if any(r["method"] == "telea" for r in rows) else []),
     ])
 
 
@@ -289,7 +342,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csa-evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--images", default="data/samples/images", help="folder of images (default: data/samples/images)")
     parser.add_argument("--masks", default="irregular",
-                        help="'center', 'irregular' (procedural, per hole bucket) or a folder of mask images (white = hole)")
+                        help="'center' (the original's 120 px square at 256 px), 'center_half' (rows/cols size/4..3size/4-1), "
+                             "'irregular' (procedural, per hole bucket), 'freeform' (seeded, --hole-range) "
+                             "or a folder of mask images (white = hole) (default: irregular)")
+    parser.add_argument("--hole-range", default="0.15,0.35",
+                        help="hole ratio range of the 'freeform' masks, 'lo,hi' (default: 0.15,0.35)")
     parser.add_argument("--invert-masks", action="store_true", help="mask folder images use black = hole")
     parser.add_argument("--checkpoint", default=None, help="CSA checkpoint (default: the shipped demo model)")
     parser.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to this")
@@ -309,8 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     images = load_images(args.images, args.size, args.max_images)
     if args.masks == "center":
         masks: MaskSource = center_masks(args.size)
+    elif args.masks == "center_half":
+        masks = center_half_masks(args.size)
     elif args.masks == "irregular":
         masks = irregular_masks(args.size, args.per_bucket, args.seed)
+    elif args.masks == "freeform":
+        lo, hi = (float(v) for v in args.hole_range.split(","))
+        masks = freeform_masks(args.size, (lo, hi), args.seed, args.per_bucket)
     else:
         masks = load_masks(args.masks, args.size, args.invert_masks)
     methods = build_methods(args.methods, args.checkpoint)

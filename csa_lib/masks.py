@@ -23,7 +23,7 @@ from csa_lib.metrics import HOLE_BUCKETS  # one definition of the 10 % area buck
 
 __all__ = [
     "HOLE_BUCKETS", "MASK_EXTENSIONS", "MaskSource", "apply_mask", "center_mask", "find_mask_files",
-    "hole_ratio", "irregular_mask", "load_mask", "random_irregular_mask", "strokes_to_mask",
+    "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "strokes_to_mask",
 ]
 
 MASK_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
@@ -123,6 +123,21 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
                        f"after {_MAX_PRIMITIVES} strokes")
 
 
+def random_box_mask(size: int, rng: np.random.Generator, side_range: Sequence[float] = (0.15, 0.65)) -> np.ndarray:
+    """One filled rectangle of random size and position -> float32 (size, size), 1 = hole.
+
+    Its height and width are drawn independently, uniformly in ``side_range`` times ``size`` (at least
+    one pixel), and it lies wholly inside the image. Unlike the original's centre hole, its position
+    varies, so a model trained on it cannot learn a fixed picture for one place in the frame.
+    """
+    lo, hi = _check_range(side_range)
+    h, w = (max(1, round(size * rng.uniform(lo, hi))) for _ in range(2))
+    top, left = int(rng.integers(0, size - h + 1)), int(rng.integers(0, size - w + 1))
+    mask = np.zeros((size, size), np.float32)
+    mask[top:top + h, left:left + w] = 1.0
+    return mask
+
+
 def irregular_mask(size: int, rng: np.random.Generator,
                    bucket: Sequence[float] | None = None) -> np.ndarray:
     """Procedural irregular mask with hole ratio in ``bucket`` (None = a random HOLE_BUCKETS entry) -> (size, size)."""
@@ -163,20 +178,22 @@ class MaskSource:
     ``mask_type='center'`` always gives ``center_mask(image_size)`` (``mask_root`` is ignored, as in the
     original). ``'random'`` picks a file from ``mask_root`` when it is set, else draws a procedural
     irregular mask from a random HOLE_BUCKETS bucket. ``'mixed'`` gives the centre mask for half the
-    samples and a ``'random'`` mask for the others (a model that handles both).
+    samples and a ``'random'`` mask for the others (a model that handles both). ``'boxes'`` gives a
+    ``random_box_mask`` (a rectangle of random size and position) for half the samples and a ``'random'``
+    mask for the others: what the shipped demo model trains on.
     """
 
     def __init__(self, mask_type: str, image_size: int, mask_root: str | Path | None = None,
                  seed: int = 0) -> None:
-        if mask_type not in ("center", "random", "mixed"):
-            raise ValueError(f"mask_type must be 'center', 'random' or 'mixed', got {mask_type!r}")
+        if mask_type not in ("center", "random", "mixed", "boxes"):
+            raise ValueError(f"mask_type must be 'center', 'random', 'mixed' or 'boxes', got {mask_type!r}")
         self.mask_type = mask_type
         self.image_size = image_size
         self.mask_root = mask_root
         self.seed = seed
         self.files: list[Path] = (find_mask_files(mask_root)
                                   if mask_type != "center" and mask_root is not None else [])
-        self._center = center_mask(image_size) if mask_type != "random" else None
+        self._center = center_mask(image_size) if mask_type in ("center", "mixed") else None
 
     def sample(self, index_or_rng: int | np.random.Generator, epoch: int = 0) -> torch.Tensor:
         """Mask for sample ``index`` in ``epoch`` (or drawn from a given Generator) -> float32 (1, H, W)."""
@@ -188,6 +205,8 @@ class MaskSource:
             rng = np.random.default_rng([self.seed, epoch, int(index_or_rng)])
         if self.mask_type == "mixed" and rng.random() < 0.5:
             return self._center.clone()
+        if self.mask_type == "boxes" and rng.random() < 0.5:
+            return torch.from_numpy(random_box_mask(self.image_size, rng))[None]  # (1, H, W)
         if self.files:
             return load_mask(self.files[int(rng.integers(len(self.files)))], self.image_size)
         return torch.from_numpy(irregular_mask(self.image_size, rng))[None]  # (1, H, W)

