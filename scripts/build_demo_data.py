@@ -860,7 +860,8 @@ def write_sources(out: Path, rows: list[dict]) -> None:
 
 def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, seed: int,
                   min_short: int, max_short: int, fmt: str, min_std: float,
-                  skip_train: bool = False, skip_eval: bool = False, force: bool = False, smooth: int = 0) -> dict:
+                  skip_train: bool = False, skip_eval: bool = False, force: bool = False, smooth: int = 0,
+                  more_photos: bool = True) -> dict:
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     params = {"format": MANIFEST_FORMAT, "size": size, "patches_per_photo": patches_per_photo,
@@ -870,7 +871,7 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
               "eval": [e.name for e in EVAL_SOURCES],
               "photo_sources": [[x.package, list(x.patterns), list(x.excluded)] for x in PHOTO_SOURCES],
               "heldout_every": HELDOUT_EVERY, "dhash_max_distance": DHASH_MAX_DISTANCE,
-              "min_photo_short": MIN_PHOTO_SHORT, "smooth": smooth}
+              "min_photo_short": MIN_PHOTO_SHORT, "smooth": smooth, "more_photos": more_photos}
     manifest_path = out / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     reuse = bool(old) and old.get("params") == params and not force
@@ -904,8 +905,9 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
     if not skip_train:
         log("training photos (Debian packages):")
         photos = [dict(ph, split="train", out=slug(Path(ph["name"]).stem)) for ph in collect_training_photos(cache)]
-        log("more real photos (PHOTO_SOURCES):")
-        photos += plan_photos(photos, collect_photo_sources(cache))
+        if more_photos:
+            log("more real photos (PHOTO_SOURCES):")
+            photos += plan_photos(photos, collect_photo_sources(cache))
         for ph in photos:
             stem = ph["out"]
             if ph["split"] == "heldout":  # one centre square per held-out photo, never a training crop
@@ -1087,6 +1089,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="training patch format (JPEG quality 95, 4:4:4; default jpg). Eval is always PNG")
     ap.add_argument("--smooth", type=int, default=600,
                     help="smooth synthetic training images (flat colours, gradients) added to the photos (default 600)")
+    ap.add_argument("--first-photos-only", action="store_true",
+                    help="only the first 26 photos (DEBIAN_SOURCES), as demo rounds 0-6 were trained; "
+                         "use with --patches-per-photo 80 --smooth 0")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-train", action="store_true", help="do not touch the Debian packages")
     ap.add_argument("--skip-eval", action="store_true")
@@ -1116,7 +1121,8 @@ def main(argv=None) -> int:
             max_short = args.max_short or 3 * args.size
             s = build_dataset(args.out, args.cache, args.size, args.patches_per_photo, args.seed,
                               min_short, max_short, args.format, args.min_std,
-                              args.skip_train, args.skip_eval, args.force, args.smooth)
+                              args.skip_train, args.skip_eval, args.force, args.smooth,
+                              more_photos=not args.first_photos_only)
             log(f"done: {s['train']} training patches from {s['photos']} photos, {s['eval']} eval images "
                 f"in {args.out} ({s['written']} written, {s['kept']} already there; "
                 f"{s['bytes'] / 1e6:.1f} MB; {s['seconds']:.1f} s). Sources: {args.out / 'SOURCES.md'}")
