@@ -57,7 +57,7 @@ def _image_files(folder: str | Path) -> list[Path]:
 
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
-    """Read an image (``imageio.read_image``), centre-crop it to a square and resize (bicubic) -> uint8 (size, size, 3)."""
+    """Read an image (``imageio.read_image``), centre-crop it to a square, resize (bicubic) -> uint8 (size, size, 3)."""
     pil = Image.fromarray(imageio.read_image(path))
     fitted = ImageOps.fit(pil, (size, size), Image.Resampling.BICUBIC)
     return np.asarray(fitted, dtype=np.uint8).copy()
@@ -69,7 +69,7 @@ def load_images(folder: str | Path, size: int, limit: int | None = None) -> list
 
 
 def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tuple[str, np.ndarray]]:
-    """Mask images in a folder (white = hole by ``imageio``'s mask rule; ``invert`` for black = hole) -> (stem, bool (size, size))."""
+    """Mask images in a folder (white = hole, ``imageio``'s rule; ``invert``: black = hole) -> (stem, bool (size, size))."""
     masks = []
     for path in _image_files(folder):
         fitted = ImageOps.fit(imageio.mask_plane(path), (size, size), Image.Resampling.NEAREST)

@@ -107,11 +107,12 @@ def open_image(source: Image.Image | str | os.PathLike | bytes | bytearray | mem
 
 
 def _upright(pil: Image.Image, what: str) -> Image.Image:
-    """The image turned as its EXIF orientation tag says (a copy; the tag is dropped)."""
+    """The image turned as its EXIF orientation tag says (a copy; the tag is dropped); a damaged tag warns."""
     try:
         return ImageOps.exif_transpose(pil)
-    except (*_PIL_ERRORS, ValueError, KeyError, TypeError) as error:  # a damaged EXIF block
-        raise ValueError(f"cannot read the EXIF orientation of {what}: {error}") from error
+    except (*_PIL_ERRORS, ValueError, KeyError, TypeError) as error:  # a damaged EXIF block: keep the pixels
+        warnings.warn(f"{what}: ignoring its unreadable EXIF orientation ({error})", UserWarning, stacklevel=4)
+        return pil.copy()
 
 
 def _scale_int(array: np.ndarray, bits: int) -> np.ndarray:
