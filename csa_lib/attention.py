@@ -101,10 +101,10 @@ def demo_image(size: int, name: str | None = None, seed: int = 0) -> tuple[Tenso
     if files:
         from PIL import Image
 
+        from .imageio import read_image
         from .utils import from_pil
 
-        with Image.open(files[0]) as opened:
-            pil = opened.convert("RGB").resize((size, size), Image.BICUBIC)
+        pil = Image.fromarray(read_image(files[0])).resize((size, size), Image.BICUBIC)
         return from_pil(pil)[None], files[0].name  # (1,3,size,size)
     from .data import SyntheticImages
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from csa_lib.imageio import composite
 from csa_lib.metrics import as_hole
 
 _EVAL_HINT = "pip install 'csa-inpainting[eval]'"
@@ -37,7 +38,7 @@ def _prepare(image: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
 def _composite(filled: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Hole from ``filled`` (any numeric, [0, 255]), known pixels from ``image`` -> uint8 (H, W, 3)."""
     filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)  # (H, W, 3)
-    return np.where(hole[..., None], filled, image)
+    return composite(filled, image, hole)
 
 
 def _cv2():

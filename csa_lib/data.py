@@ -24,6 +24,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from csa_lib import imageio
 from csa_lib.masks import MaskSource
 from csa_lib.utils import from_pil, to_pil
 
@@ -32,8 +33,8 @@ __all__ = [
     "find_images", "make_loader", "save_synthetic_folder", "seed_worker", "split_files", "synthetic_image",
 ]
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-"""File endings (case-insensitive) that image folders are searched for."""
+IMAGE_EXTENSIONS: tuple[str, ...] = imageio.IMAGE_EXTENSIONS
+"""File endings (case-insensitive) that image folders are searched for: the library's one image list."""
 
 SYNTHETIC_TRAIN_SIZE = 256  # images in the synthetic training set (data_root = "synthetic")
 SYNTHETIC_VAL_SIZE = 16     # images in the synthetic validation set
@@ -48,7 +49,7 @@ def find_images(root: str | Path) -> list[Path]:
     if not root.is_dir():
         raise ValueError(f"image folder '{root}' does not exist or is not a folder "
                          f"(expected images with extensions {accepted}, searched recursively)")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = imageio.list_images(root)
     if not files:
         raise ValueError(f"image folder '{root}' holds no images: expected files with extensions "
                          f"{accepted} (searched recursively)")
@@ -107,7 +108,9 @@ class ImageFolder(Dataset):
         return len(self.files)
 
     def load(self, path: Path, rng: np.random.Generator | None = None) -> torch.Tensor:
-        """Read, resize, crop and flip one file -> (3, image_size, image_size) in [-1, 1]; PIL errors propagate.
+        """Read (``imageio.read_image``), resize, crop and flip one file -> (3, image_size, image_size) in [-1, 1].
+
+        Unreadable, empty or too large files raise ValueError.
 
         ``rng`` draws the crop, flip and channel order; None uses torch's global RNG.
         """
@@ -119,8 +122,7 @@ class ImageFolder(Dataset):
             """True with probability p."""
             return (float(rng.random()) if rng is not None else float(torch.rand(()))) < p
 
-        with Image.open(path) as pil:
-            pil = pil.convert("RGB")
+        pil = Image.fromarray(imageio.read_image(path))  # upright, 8-bit RGB, alpha on white
         pil = TF.resize(pil, self.image_size, antialias=True)  # short side = image_size
         size = self.image_size
         if self.train:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import imageio
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,10 +26,11 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
     from .baselines import telea
     from .inference import load_model, inpaint
 
-    images = sorted(p for p in (samples / "images").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    masks = sorted(p for p in (samples / "masks").iterdir() if p.suffix.lower() == ".png")
+    images = imageio.list_images(samples / "images", recursive=False)
+    masks = imageio.list_images(samples / "masks", recursive=False)
     if not images or not masks:
-        raise FileNotFoundError(f"expected images in {samples / 'images'} and PNG masks in {samples / 'masks'}")
+        raise FileNotFoundError(f"expected images in {samples / 'images'} and masks in {samples / 'masks'} "
+                                f"({', '.join(imageio.IMAGE_EXTENSIONS)})")
     model = load_model(checkpoint)
     print(f"model: ngf={model.ngf}, trained at {model.image_size}px, on {next(model.parameters()).device}")
     pairs = [(img, masks[i % len(masks)]) for i, img in enumerate(images)]
@@ -36,8 +39,8 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
     fig, axes = plt.subplots(len(pairs), len(cols), figsize=(3 * len(cols), 3 * len(pairs)), squeeze=False)
     start = time.perf_counter()
     for row, (img_path, mask_path) in enumerate(pairs):
-        image = np.asarray(Image.open(img_path).convert("RGB"))
-        mask = np.asarray(Image.open(mask_path).convert("L").resize(image.shape[1::-1], Image.NEAREST)) > 127
+        image = imageio.read_image(img_path)  # (H, W, 3) uint8
+        mask = imageio.hole_of(imageio.mask_plane(mask_path).resize(image.shape[1::-1], Image.NEAREST))  # (H, W)
         result = np.asarray(inpaint(model, image, mask))
         Image.fromarray(result).save(out_dir / f"{img_path.stem}_{mask_path.stem}_csa.png")
         shown = image.copy()

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from csa_lib import imageio
 from csa_lib.baselines import BASELINES, Inpainter
 from csa_lib.metrics import (
     HOLE_BUCKETS,
@@ -35,13 +36,13 @@ from csa_lib.metrics import (
     to_markdown,
 )
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = imageio.IMAGE_EXTENSIONS  # the library's one list
 DEFAULT_METHODS = ("csa", "telea", "navier_stokes", "biharmonic")
 CSA_METHODS = {"csa": "poisson", "csa_raw": "none"}  # method name -> inference.inpaint's blend
 SUMMARY_COLUMNS = ("n", "hole_ratio", *METRIC_KEYS, "time_s")
 
 MaskList = Sequence[tuple[str, Any]]
-MaskSource = MaskList | Callable[[int, str], MaskList]
+EvalMasks = MaskList | Callable[[int, str], MaskList]  # not csa_lib.masks.MaskSource: a list, or one per image
 
 
 def _image_files(folder: str | Path) -> list[Path]:
@@ -49,16 +50,16 @@ def _image_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = imageio.list_images(folder, recursive=False)
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
 
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
-    """Read an image, centre-crop it to a square and resize (bicubic) -> uint8 (size, size, 3) RGB."""
-    with Image.open(path) as pil:
-        fitted = ImageOps.fit(pil.convert("RGB"), (size, size), Image.Resampling.BICUBIC)
+    """Read an image (``imageio.read_image``), centre-crop it to a square, resize (bicubic) -> uint8 (size, size, 3)."""
+    pil = Image.fromarray(imageio.read_image(path))
+    fitted = ImageOps.fit(pil, (size, size), Image.Resampling.BICUBIC)
     return np.asarray(fitted, dtype=np.uint8).copy()
 
 
@@ -68,13 +69,12 @@ def load_images(folder: str | Path, size: int, limit: int | None = None) -> list
 
 
 def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tuple[str, np.ndarray]]:
-    """Mask images in a folder (white = hole; ``invert`` for black = hole) -> (stem, bool (size, size))."""
+    """Mask images in a folder (white = hole, ``imageio``'s rule; ``invert``: black = hole) -> (stem, bool (size, size))."""
     masks = []
     for path in _image_files(folder):
-        with Image.open(path) as pil:
-            fitted = ImageOps.fit(pil.convert("L"), (size, size), Image.Resampling.NEAREST)
-        grey = np.asarray(fitted)  # (size, size) uint8
-        masks.append((path.stem, grey < 128 if invert else grey >= 128))
+        fitted = ImageOps.fit(imageio.mask_plane(path), (size, size), Image.Resampling.NEAREST)
+        hole = imageio.hole_of(fitted)  # (size, size) bool
+        masks.append((path.stem, ~hole if invert else hole))
     return masks
 
 
@@ -184,7 +184,7 @@ def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
         result = result.convert("RGB")
         if result.size != (image.shape[1], image.shape[0]):
             result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
-        return np.where(hole[..., None], np.asarray(result, dtype=np.uint8), masked)
+        return imageio.composite(np.asarray(result, dtype=np.uint8), masked, hole)
 
     return csa
 
@@ -223,7 +223,7 @@ def _named(images: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Any]]:
 
 def run_evaluation(
     images: Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]] | Sequence[np.ndarray],
-    masks: MaskSource,
+    masks: EvalMasks,
     methods: Mapping[str, Inpainter],
     out_dir: str | Path | None = None,
     n_strips: int = 4,
@@ -365,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     images = load_images(args.images, args.size, args.max_images)
     if args.masks == "center":
-        masks: MaskSource = center_masks(args.size)
+        masks: EvalMasks = center_masks(args.size)
     elif args.masks == "center_half":
         masks = center_half_masks(args.size)
     elif args.masks == "irregular":

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from . import imageio
 from .blend import poisson_blend
 from .config import Config
+from .imageio import ImageLike
 from .model import CSAGenerator
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
-ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
 BLENDS = ("poisson", "none")
 
 
@@ -91,64 +90,22 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     return model.to(device).eval()
 
 
-def _open(path: str | os.PathLike, mode: str, what: str) -> Image.Image:
-    """The file at `path` as a PIL image in `mode`; an unreadable file is a ValueError naming it."""
-    try:
-        with Image.open(path) as opened:
-            return opened.convert(mode)
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"cannot read {what} file {path}: {error}") from error
-
-
-def _read_image(image: ImageLike) -> np.ndarray:
-    """HxWx3 uint8 RGB from a PIL image (any mode), an array (HxW, HxWx3, HxWx4) or a file path."""
-    if isinstance(image, (str, os.PathLike)):
-        image = _open(image, "RGB", "image")
-    if isinstance(image, Image.Image):
-        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, rgba)
-        return np.array(image.convert("RGB"), dtype=np.uint8)
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ValueError(f"image must be HxW, HxWx3 or HxWx4, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and array.size and array.min() >= 0 and array.max() <= 1:
-            array = np.round(array * 255)
-        array = np.clip(array, 0, 255).astype(np.uint8)
-    return np.array(array[:, :, :3], dtype=np.uint8, copy=True)
-
-
-def _read_mask(mask: ImageLike) -> np.ndarray:
-    """HxW bool (True = hole) from a PIL image, an array or a file; nonzero = hole."""
-    if isinstance(mask, (str, os.PathLike)):
-        mask = _open(mask, "L", "mask")
-    if isinstance(mask, Image.Image):
-        mask = np.asarray(mask.convert("L"))
-    array = np.asarray(mask)
-    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
-        array = array[:, :, 0]
-    if array.ndim != 2:
-        raise ValueError(f"mask must be HxW (nonzero = hole), got shape {array.shape}")
-    return array != 0
-
-
 @torch.no_grad()
 def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str = "poisson") -> Image.Image:
-    """Fill the hole of `image` where `mask` is nonzero; returns a PIL RGB image of the input's size.
+    """Fill the hole of `image` where `mask` says hole; returns a PIL RGB image of the input's size.
 
-    `image`: PIL image (RGB, RGBA, L, ...), HxWx3 uint8 array or a path; `mask`: PIL 'L' image,
-    HxW array or a path, nonzero = hole, same size as the image. Known pixels come back unchanged;
-    an empty mask returns the image as it is. Runs on the model's device (CPU or CUDA).
-    `blend`: "poisson" (default) blends the fill in without a seam; "none" pastes the raw output.
+    `image` and `mask`: a path, encoded bytes, PIL image, array or tensor of the same size, read by
+    `csa_lib.imageio` (EXIF orientation applied, 16/32-bit scaled, alpha composited on white; hole =
+    at least half intensity: >= 128 for 8-bit, > 0.5 for floats; a mask's alpha when its colour is
+    blank). Known pixels come back unchanged; an empty mask returns the image as it is; a grey photo
+    gets a grey fill; a hole over 75 % of the photo warns (an inverted mask?). Runs on the model's
+    device (CPU or CUDA). `blend`: "poisson" (default) blends the fill in without a seam; "none"
+    pastes the raw output.
     """
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
-    pixels = _read_image(image)  # (H,W,3) uint8
-    hole = _read_mask(mask)  # (H,W) bool
+    pixels = imageio.read_image(image)  # (H,W,3) uint8
+    hole = imageio.read_mask(mask)  # (H,W) bool
     H, W = pixels.shape[:2]
     if hole.shape != (H, W):
         raise ValueError(f"mask is {hole.shape[1]}x{hole.shape[0]} (WxH) but the image is {W}x{H}; "
@@ -157,6 +114,7 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
         return Image.fromarray(pixels)
     if hole.all():
         raise ValueError("the mask covers the whole image: there is no known pixel to inpaint from")
+    imageio.warn_if_mostly_hole(hole)
 
     device = next(model.parameters()).device
     size = model.image_size
@@ -182,7 +140,7 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     out_full = F.interpolate(out, size=(H, W), mode="bicubic", align_corners=False)[0]  # (3,H,W)
     if blend == "poisson":  # the known pixels around the hole set its colour, the fill its gradients
         out_full = poisson_blend(out_full, x[0], torch.from_numpy(hole).to(device), tol=1e-3)
+    if imageio.is_grey(pixels):  # grey in, grey fill out: the network's fill has a tint of its own
+        out_full = out_full.mean(dim=0, keepdim=True).expand(3, H, W)  # (3,H,W)
     filled = out_full.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-    result = pixels.copy()
-    result[hole] = filled[hole]
-    return Image.fromarray(result)
+    return Image.fromarray(imageio.composite(filled, pixels, hole))

@@ -4,8 +4,9 @@ Convention everywhere: a mask is float32 with **1 = hole** (pixels to fill) and 
 Generators that work on one mask in NumPy return ``(H, W)`` arrays; the tensor side uses
 ``(1, H, W)`` per sample and ``(B, 1, H, W)`` per batch. Mask image files use white = hole.
 
-Masks from files are binarised with a 0.5 threshold (grey >= 128 is a hole) after resizing. The
-original truncated with ``.byte()``, so only exact white became a hole and soft edges stayed known
+Masks from files are read by ``csa_lib.imageio`` and binarised by its one mask rule (at least half
+intensity is a hole: grey >= 128, floats > 0.5) after resizing. The original truncated with
+``.byte()``, so only exact white became a hole and soft edges stayed known
 (``../shared/csa_spec.md`` §7); the threshold is this project's fix.
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from csa_lib import imageio
+from csa_lib.config import MASK_TYPES
 from csa_lib.metrics import HOLE_BUCKETS  # one definition of the 10 % area buckets, shared with evaluation
 
 __all__ = [
@@ -26,8 +29,8 @@ __all__ = [
     "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "strokes_to_mask",
 ]
 
-MASK_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
-"""File endings (case-insensitive) that a mask folder is searched for."""
+MASK_EXTENSIONS: tuple[str, ...] = imageio.IMAGE_EXTENSIONS
+"""File endings (case-insensitive) that a mask folder is searched for: the library's one image list."""
 
 _MAX_PRIMITIVES = 2000   # strokes/boxes tried before giving up on a hole range (never reached for the buckets)
 _BOX_PROBABILITY = 0.15  # share of primitives that are axis-aligned boxes instead of brush strokes
@@ -147,25 +150,24 @@ def irregular_mask(size: int, rng: np.random.Generator,
 
 
 def load_mask(path: str | Path, size: int) -> torch.Tensor:
-    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size): grey, bilinear resize, >= 128 = hole."""
+    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size): bilinear resize, then the one mask rule.
+
+    Read by ``imageio.mask_plane`` (grey, EXIF, 16-bit, alpha rules); at least half intensity is a hole.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file '{path}' does not exist")
-    try:
-        with Image.open(path) as pil:
-            grey = pil.convert("L").resize((size, size), Image.Resampling.BILINEAR)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ValueError(f"could not read mask file '{path}': {exc}") from exc
-    hole = np.asarray(grey) >= 128  # (size, size) bool: threshold 0.5, not truncation
+    plane = imageio.mask_plane(path)  # "L" or "F", ValueError naming the file
+    hole = imageio.hole_of(plane.resize((size, size), Image.Resampling.BILINEAR))  # (size, size) bool
     return torch.from_numpy(hole.astype(np.float32))[None]  # (1, size, size)
 
 
 def find_mask_files(root: str | Path) -> list[Path]:
-    """Every *.png / *.jpg / *.jpeg under ``root`` (recursive, case-insensitive), sorted; ValueError if none."""
+    """Every MASK_EXTENSIONS file under ``root`` (recursive, case-insensitive), sorted; ValueError if none."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"mask folder '{root}' does not exist or is not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MASK_EXTENSIONS)
+    files = imageio.list_images(root)
     if not files:
         raise ValueError(f"mask folder '{root}' holds no mask images: it should contain {'/'.join(MASK_EXTENSIONS)} "
                          "files (searched recursively) with white = hole, e.g. NVIDIA's irregular mask set")
@@ -185,8 +187,8 @@ class MaskSource:
 
     def __init__(self, mask_type: str, image_size: int, mask_root: str | Path | None = None,
                  seed: int = 0) -> None:
-        if mask_type not in ("center", "random", "mixed", "boxes"):
-            raise ValueError(f"mask_type must be 'center', 'random', 'mixed' or 'boxes', got {mask_type!r}")
+        if mask_type not in MASK_TYPES:
+            raise ValueError(f"mask_type must be one of {', '.join(map(repr, MASK_TYPES))}, got {mask_type!r}")
         self.mask_type = mask_type
         self.image_size = image_size
         self.mask_root = mask_root

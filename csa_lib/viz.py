@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from .imageio import read_image
 from .utils import to_pil
 
 STRIP_COLUMNS = ("input", "coarse", "refined", "composite", "truth")
@@ -173,8 +173,7 @@ def show_sample_strips(checkpoints_dir: str | os.PathLike, last: int = 2) -> Fig
                                 "(the Trainer writes one every cfg.sample_every steps)")
     strips = []
     for path in files:
-        with Image.open(path) as opened:
-            strips.append(np.asarray(opened.convert("RGB")))  # (H',W',3) uint8
+        strips.append(read_image(path))  # (H',W',3) uint8
     height, width = strips[-1].shape[:2]
     fig = NotebookFigure(figsize=(8.0, 8.0 * height / width * len(strips) + 0.4 * len(strips)), layout="constrained")
     axes = fig.subplots(len(strips), 1, squeeze=False)[:, 0]

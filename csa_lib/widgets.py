@@ -16,15 +16,17 @@ import io
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 import anywidget
 import ipywidgets as W
 import numpy as np
 import traitlets as T
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike, bytes, bytearray, memoryview]
+from csa_lib import imageio
+from csa_lib.imageio import ImageLike
+
 InpaintFn = Callable[[Image.Image, Image.Image], Image.Image]
 
 TOOLS = ("brush", "eraser", "rect")
@@ -280,42 +282,8 @@ export default { render };
 
 
 def load_image(image: ImageLike) -> Image.Image:
-    """Load a PIL image, (H,W)/(H,W,3)/(H,W,4) uint8 array, file path or encoded bytes as RGB; else ValueError."""
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, np.ndarray):
-        return _array_to_image(image)
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise ValueError(f"image file not found: {path}")
-        return _decode(path, f"cannot read {path} as an image")
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        return _decode(io.BytesIO(bytes(image)), "the data is not an image file this widget can decode")
-    raise ValueError(f"unsupported image type {type(image).__name__}: pass a PIL image, a uint8 array or a path")
-
-
-def _decode(source: Any, message: str) -> Image.Image:
-    """Open, fully decode and EXIF-rotate an image file or buffer as RGB."""
-    try:
-        with Image.open(source) as im:
-            im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ValueError(f"{message} ({type(err).__name__})") from err
-
-
-def _array_to_image(array: np.ndarray) -> Image.Image:
-    """(H,W), (H,W,3) or (H,W,4) array (uint8, or float in [0, 1]) -> RGB PIL image."""
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)) or 0 in array.shape:
-        raise ValueError(f"expected an (H,W), (H,W,3) or (H,W,4) image array, got shape {array.shape}")
-    if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.floating) and array.dtype != bool:
-            raise ValueError(f"expected a uint8 or float image array, got {array.dtype}")
-        array = (np.clip(array.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    return Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
+    """A path, encoded bytes, PIL image, array or tensor -> RGB PIL image, read by `csa_lib.imageio`; else ValueError."""
+    return Image.fromarray(imageio.read_image(image))
 
 
 def png_bytes(image: Image.Image, max_side: int | None = None) -> bytes:
@@ -536,13 +504,11 @@ class InpaintApp(W.VBox):
         fn = self._resolve_inpaint_fn()
         start = time.perf_counter()
         output = fn(image, Image.fromarray(mask.astype(np.uint8) * 255, mode="L"))
-        if not isinstance(output, Image.Image):
-            output = _array_to_image(np.asarray(output))
-        output = output.convert("RGB")
+        output = load_image(output)
         if output.size != image.size:
             output = output.resize(image.size, Image.Resampling.BICUBIC)
-        composite = np.where(mask[..., None], np.asarray(output), np.asarray(image))  # (H, W, 3)
-        self.result, self.result_mask = Image.fromarray(composite.astype(np.uint8)), mask
+        composite = imageio.composite(np.asarray(output), np.asarray(image), mask)  # (H, W, 3)
+        self.result, self.result_mask = Image.fromarray(composite), mask
         self.result_view.value = png_bytes(self.result, PREVIEW_MAX)
         self.result_view.layout.display = None
         self._say(f"Inpainted {int(mask.sum())} px ({mask.mean():.1%} of the image) "
