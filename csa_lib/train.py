@@ -44,6 +44,7 @@ from torch.utils.data import Sampler
 
 from . import checkpoint as ckpt
 from .config import MASK_TYPES, Config
+from .losses import LossNetworks, discriminator_losses, generator_losses
 from .model import build_models
 
 OPTIMIZER_NAMES = ("refine_net", "coarse_net", "patch_disc", "feature_disc")  # G, P, D, F of the original
@@ -266,9 +267,9 @@ class Trainer:
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         """One iteration on a batch {"image": (B,3,H,W), "mask": (B,1,H,W)}: D+F step, then G+P step; returns floats."""
-        from .losses import discriminator_losses, generator_losses
         image = batch["image"].to(self.device, non_blocking=True)  # (B,3,H,W)
         mask = batch["mask"].to(self.device, non_blocking=True)  # (B,1,H,W)
+        batch = {"image": image, "mask": mask}
         opt = self.optimizers
         for net in (self.generator, self.patch_disc, self.feature_disc):
             net.train()
@@ -281,8 +282,8 @@ class Trainer:
         for k in ("patch_disc", "feature_disc"):
             opt[k].zero_grad(set_to_none=True)
         with self._autocast():
-            d_losses = discriminator_losses(out, image, self.ddp_patch_disc, self.ddp_feature_disc, self.vgg, self.cfg,
-                                            real_features)
+            d_nets = LossNetworks(self.ddp_patch_disc, self.ddp_feature_disc, self.vgg)
+            d_losses = discriminator_losses(batch, out, d_nets, real_features)
         self._backward_and_step(d_losses["total"], "disc", ("patch_disc", "feature_disc"))
 
         # Generator: the discriminators are frozen (no gradient is computed for them, no DDP sync),
@@ -290,8 +291,8 @@ class Trainer:
         for k in ("refine_net", "coarse_net"):
             opt[k].zero_grad(set_to_none=True)
         with self._frozen(self.patch_disc, self.feature_disc), self._autocast():
-            g_losses = generator_losses(out, image, self.patch_disc, self.feature_disc, self.vgg, self.cfg,
-                                        real_features, hole=mask)
+            g_nets = LossNetworks(self.patch_disc, self.feature_disc, self.vgg)
+            g_losses = generator_losses(batch, out, g_nets, self.cfg, real_features)
         self._backward_and_step(g_losses["total"], "gen", ("refine_net", "coarse_net"))
 
         names = [("g_total" if k == "total" else k) for k in g_losses] + \
