@@ -1,6 +1,6 @@
 """The Coherent Semantic Attention (CSA) layer, batched, exactly as the original code computes it.
 
-Notation (paper, and `../shared/csa_spec.md` §4): the layer sees a feature map x of C-vectors
+Notation (paper, and `docs/csa_spec.md` §4): the layer sees a feature map x of C-vectors
 x_p, one per raster position p = row * W + col. K = known positions, M = hole positions, both in
 raster order. Patches are 1x1, so a "patch" is one feature vector.
 

@@ -11,7 +11,6 @@ CLI: ``python -m csa_lib.evaluate --images data/samples/images --masks irregular
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,9 +18,12 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from csa_lib import inference
 from csa_lib.baselines import BASELINES, Inpainter
+from csa_lib.masks import center_mask, irregular_mask
 from csa_lib.metrics import (
     HOLE_BUCKETS,
     METRIC_KEYS,
@@ -80,8 +82,6 @@ def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tupl
 
 def center_masks(size: int) -> list[tuple[str, np.ndarray]]:
     """The centre square hole from csa_lib.masks.center_mask -> [("center", bool (size, size))]."""
-    from csa_lib.masks import center_mask
-
     return [("center", as_hole(np.asarray(center_mask(size))))]
 
 
@@ -90,11 +90,6 @@ def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[
 
     Image ``index`` always gets the same masks (its generator is seeded with ``(seed, index)``).
     """
-    try:
-        from csa_lib.masks import irregular_mask
-    except ImportError as exc:
-        raise ImportError("irregular masks need csa_lib.masks.irregular_mask") from exc
-
     def masks_for(index: int, name: str) -> MaskList:
         """Masks of image ``index``: [(name, float32 (size, size), 1 = hole)]."""
         rng = np.random.default_rng([seed, index])
@@ -109,10 +104,6 @@ def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[
 
 def csa_method(checkpoint: str | Path | None = None, blend: str = "poisson") -> Inpainter:
     """Load a CSA generator via csa_lib.inference (None = the shipped demo model) -> an Inpainter."""
-    try:
-        inference = importlib.import_module("csa_lib.inference")
-    except ImportError as exc:
-        raise ImportError("the 'csa' method needs csa_lib.inference (load_model, inpaint)") from exc
     model = inference.load_model(checkpoint) if checkpoint is not None else inference.load_model()
     return csa_inpainter(model, blend)
 
@@ -122,14 +113,12 @@ def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
 
     `blend` goes to `inference.inpaint` ("poisson", the default, or "none" for the raw output).
     """
-    from .inference import inpaint
-
     def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """CSA inpainting: uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3), known pixels kept."""
         hole = as_hole(mask)  # (H, W)
         masked = np.where(hole[..., None], np.uint8(0), image).astype(np.uint8)  # (H, W, 3), no truth in hole
         pil_mask = Image.fromarray(hole.astype(np.uint8) * 255)  # white = hole
-        result = inpaint(model, Image.fromarray(masked), pil_mask, blend=blend)
+        result = inference.inpaint(model, Image.fromarray(masked), pil_mask, blend=blend)
         result = result.convert("RGB")
         if result.size != (image.shape[1], image.shape[0]):
             result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
@@ -263,8 +252,6 @@ def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, methods
 
 def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
     """Figure with one row per example: input with hole (white), mask, each method, ground truth."""
-    from matplotlib.figure import Figure
-
     columns = ["input", "mask", *methods, "ground truth"]
     figure = Figure(figsize=(2.0 * len(columns), 2.2 * len(examples)), layout="constrained")
     axes = figure.subplots(len(examples), len(columns), squeeze=False)

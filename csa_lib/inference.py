@@ -24,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from .blend import poisson_blend
 from .config import Config
 from .model import CSAGenerator
+from .official import find_official_pair, load_official
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
 ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
@@ -69,8 +70,6 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     `path` may be our checkpoint file (`*.pt`), a run folder (its `last.pt`), or the original's
     `<epoch>_net_G.pth` (its `_net_P.pth` beside it) or a folder holding such a pair.
     """
-    from .official import find_official_pair, load_official
-
     device = torch.device(device) if device is not None else default_device()
     path = Path(path) if path is not None else DEMO_CHECKPOINT
     if not path.exists():

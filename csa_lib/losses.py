@@ -1,6 +1,6 @@
 """CSA training losses: reconstruction (L1), consistency (L_c) and relativistic average LSGAN (L_adv).
 
-Notation (paper, `../shared/csa_spec.md` §5): I_gt = ground-truth image, I_ip = the network's
+Notation (paper, `docs/csa_spec.md` §5): I_gt = ground-truth image, I_ip = the network's
 prediction, M = the hole region, Φ = VGG16 relu4_3, CSA(·) = a consistency tap of the generator.
 The generator minimises
 

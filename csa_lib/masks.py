@@ -6,7 +6,7 @@ Generators that work on one mask in NumPy return ``(H, W)`` arrays; the tensor s
 
 Masks from files are binarised with a 0.5 threshold (grey >= 128 is a hole) after resizing. The
 original truncated with ``.byte()``, so only exact white became a hole and soft edges stayed known
-(``../shared/csa_spec.md`` §7); the threshold is this project's fix.
+(``docs/csa_spec.md`` §7); the threshold is this project's fix.
 """
 from __future__ import annotations
 
@@ -19,12 +19,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from csa_lib.metrics import HOLE_BUCKETS  # one definition of the 10 % area buckets, shared with evaluation
-
 __all__ = [
     "HOLE_BUCKETS", "MASK_EXTENSIONS", "MaskSource", "apply_mask", "center_mask", "find_mask_files",
     "hole_ratio", "irregular_mask", "load_mask", "random_irregular_mask", "strokes_to_mask",
 ]
+
+HOLE_BUCKETS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6),
+)
+"""Hole-area buckets of 10 % (share of hole pixels): irregular masks are drawn per bucket here, and
+`csa_lib.metrics` groups evaluation results by the same buckets."""
 
 MASK_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg")
 """File endings (case-insensitive) that a mask folder is searched for."""

@@ -1,6 +1,6 @@
 """Training: a minGPT-style `Trainer` (train_step -> dict, fit, callbacks), resumable checkpoints, DDP, CLI.
 
-One optimisation step follows the original `optimize_parameters` (`../shared/csa_spec.md` §5):
+One optimisation step follows the original `optimize_parameters` (`docs/csa_spec.md` §5):
 forward; zero D and F, backward `discriminator_losses(...)["total"]`, step D and F; zero G and P,
 backward `generator_losses(...)["total"]`, step G and P. Four Adam optimisers, one LambdaLR each,
 stepped once per epoch (spec §7).
@@ -610,16 +610,6 @@ def fit(cfg: Config, callbacks: Iterable[Any] = (), **kwargs: Any) -> Trainer:
 # --------------------------------------------------------------------------------------------
 # Command line: one flag per Config field
 # --------------------------------------------------------------------------------------------
-def _field_help() -> dict[str, str]:
-    """The trailing `# comment` of each Config field, used as its --help text."""
-    try:
-        source = inspect.getsource(Config)
-    except (OSError, TypeError):
-        return {}
-    found = re.findall(r"^\s+(\w+):[^=\n]*=[^#\n]*#\s*(.+)$", source, flags=re.MULTILINE)
-    return {name: text.strip() for name, text in found}
-
-
 def _none_or(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         return None if text.strip().lower() in ("none", "null", "") else kind(text)
@@ -642,14 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     group = parser.add_argument_group("config", "every Config field (see csa_lib/config.py)")
     hints = typing.get_type_hints(Config)
-    helps = _field_help()
     defaults = Config()
     for f in dataclasses.fields(Config):
         hint = hints[f.name]
         args = typing.get_args(hint)
         optional = (typing.get_origin(hint) in (typing.Union, types.UnionType)) and type(None) in args
         base = next((a for a in args if a is not type(None)), hint) if optional else hint
-        text = f"{helps.get(f.name, f.name)} (Config default: {getattr(defaults, f.name)!r})"
+        text = f"{f.metadata.get('help', f.name)} (Config default: {getattr(defaults, f.name)!r})"
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": text}
         if base is bool:
             kw["action"] = argparse.BooleanOptionalAction
