@@ -166,6 +166,7 @@ def run_evaluation(
     out_dir: str | Path | None = None,
     n_strips: int = 4,
     progress: bool = True,
+    on_output: Callable[[str, str, str, np.ndarray], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every method on every image x mask; one row of metrics per triple; writes files if ``out_dir``.
 
@@ -176,6 +177,8 @@ def run_evaluation(
         methods: {name: fn(image uint8 (H, W, 3), hole bool (H, W)) -> uint8 (H, W, 3)}.
         out_dir: where results.csv, summary.md and strips.png go (None: nothing written).
         n_strips: rows in strips.png (different hole buckets first).
+        on_output: called as ``on_output(image_name, mask_name, method, output uint8 (H, W, 3))`` after
+            each method's run, so a caller can keep or save the results without running a method twice.
     Returns:
         Rows with image, mask, method, bucket, hole_ratio, METRIC_KEYS and time_s (seconds).
     """
@@ -198,6 +201,8 @@ def run_evaluation(
                 if output.shape != image.shape:
                     raise ValueError(f"method {method!r} returned shape {output.shape}, expected {image.shape}")
                 outputs[method] = output.astype(np.uint8)
+                if on_output is not None:
+                    on_output(name, mask_name, method, outputs[method])
                 rows.append({"image": name, "mask": mask_name, "method": method, "bucket": bucket,
                              **compute_all(outputs[method], image, hole), "time_s": elapsed})
             example = {"image": name, "mask": mask_name, "bucket": bucket, "truth": image,

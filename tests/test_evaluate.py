@@ -58,6 +58,26 @@ def test_run_evaluation_end_to_end(tmp_path):
         assert row["l1"] == pytest.approx(row["l1_hole"] * row["hole_ratio"])
 
 
+def test_on_output_hands_over_each_result_once():
+    """Callers keep the outputs through `on_output` instead of running a method a second time."""
+    calls = []
+
+    def counting(image, hole):
+        calls.append(1)
+        return np.where(hole[..., None], np.uint8(9), image)
+
+    seen = []
+    rows = evaluate.run_evaluation(_images(), _masks(), {"nine": counting}, progress=False,
+                                   on_output=lambda *args: seen.append(args))
+    assert len(calls) == len(rows) == len(seen) == 2 * 2
+    images, masks = dict(_images()), dict(_masks())
+    for (name, mask_name, method, output), row in zip(seen, rows):
+        assert (name, mask_name, method) == (row["image"], row["mask"], row["method"])
+        hole = masks[mask_name] > 0.5
+        assert output.dtype == np.uint8 and (output[hole] == 9).all()
+        assert np.array_equal(output[~hole], images[name][~hole])
+
+
 def test_masks_callable_and_no_output(tmp_path):
     images = _images(32)
     calls = []
