@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo demo-model test test-fast bench browser-deps clean
+.PHONY: setup demo demo-model test test-fast test-gpu bench browser-deps clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ test: $(STAMP) browser-deps
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -x tests -m "not slow and not browser"
+
+# The CUDA tier alone (AMP, bf16, device paths); every test in it skips on a machine without CUDA.
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q tests -m gpu
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_csa_layer.py

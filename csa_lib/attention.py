@@ -19,13 +19,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, Rectangle
+from PIL import Image
 from torch import Tensor
 
 from .csa_layer import EPS, CSAAttention
-from .viz import NotebookFigure, _chw, _hide_ticks, _to_hwc
+from .data import SyntheticImages
+from .imageio import read_image
+from .utils import from_pil
+from .viz import NotebookFigure, hide_ticks, to_chw, to_hwc
 
 __all__ = [
     "AttentionExplorer", "attention_explorer", "best_match", "cell_box", "contextual_attention",
@@ -99,15 +104,8 @@ def demo_image(size: int, name: str | None = None, seed: int = 0) -> tuple[Tenso
     if name is not None:
         files = [f for f in files if f.stem == name]
     if files:
-        from PIL import Image
-
-        from .imageio import read_image
-        from .utils import from_pil
-
         pil = Image.fromarray(read_image(files[0])).resize((size, size), Image.BICUBIC)
         return from_pil(pil)[None], files[0].name  # (1,3,size,size)
-    from .data import SyntheticImages
-
     return SyntheticImages(1, size, seed=seed)[0][None], f"synthetic scene (seed {seed})"
 
 
@@ -139,7 +137,7 @@ def plot_feature_mask(mask: Tensor | np.ndarray, feature_hole: Tensor | np.ndarr
         x0, y0, bw, bh = cell_box(int(r), int(c), (h, w), (H, W))
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), bw, bh, fill=False, edgecolor="tab:orange", linewidth=0.8))
     ax.set_title(f"image mask {H}x{W} ({int(m.sum())} px)\norange: hole cells at {h}x{w}")
-    _hide_ticks(ax)
+    hide_ticks(ax)
     ax = axes[1]
     ax.imshow(fh, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(f"feature hole mask {h}x{w}\n{int(fh.sum())} hole cells")
@@ -175,9 +173,9 @@ def plot_score_map(attention: CSAAttention, sample: int, row: int, col: int,
     ax.set_title(f"scores of hole cell ({row}, {col}), step {t}\n"
                  f"best ({mr}, {mc}), D_max = {scores[mr, mc]:.3g}", fontsize=10)
     ax.legend(loc="lower right", fontsize=7, framealpha=0.7)
-    _hide_ticks(ax)
+    hide_ticks(ax)
     if image is not None:
-        img = _to_hwc(image)  # (H,W,3)
+        img = to_hwc(image)  # (H,W,3)
         H, W = img.shape[:2]
         ax = axes[1]
         ax.imshow(img, interpolation="nearest")
@@ -191,7 +189,7 @@ def plot_score_map(attention: CSAAttention, sample: int, row: int, col: int,
                                      color="yellow", linewidth=1.5))
         ax.set_title(f"on the image ({H}x{W}), cell = {H // h}x{W // w} px\nmatch (yellow) -> query (red)",
                      fontsize=10)
-        _hide_ticks(ax)
+        hide_ticks(ax)
     return fig
 
 
@@ -210,7 +208,7 @@ def plot_blend_weights(attention: CSAAttention, sample: int = 0) -> Figure:
         im = ax.imshow(masked, cmap=cmap, norm=Normalize(lo, hi), interpolation="nearest")
         fig.colorbar(im, ax=ax, shrink=0.8)
         ax.set_title(f"{name}: {label}\nhole mean {float(masked.mean()):.3f}; grey = known")
-        _hide_ticks(ax)
+        hide_ticks(ax)
     return fig
 
 
@@ -235,13 +233,13 @@ def plot_chain(attention: CSAAttention, sample: int = 0, background: Tensor | No
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
     ax.set_title(f"generation order: {len(cells)} hole cells\nrow by row, left to right (colour = step)")
-    _hide_ticks(ax)
+    hide_ticks(ax)
     return fig
 
 
 def plot_feature_panels(panels: Mapping[str, Tensor], hole: Tensor | None = None) -> Figure:
     """3-channel feature maps (3,h,w) or (1,3,h,w) side by side as RGB (one shared scale); hole cells outlined."""
-    arrays = {name: _chw(t) for name, t in panels.items()}  # name -> (3,h,w)
+    arrays = {name: to_chw(t) for name, t in panels.items()}  # name -> (3,h,w)
     if not arrays:
         raise ValueError("plot_feature_panels needs at least one panel")
     lo = min(a.min() for a in arrays.values())
@@ -255,7 +253,7 @@ def plot_feature_panels(panels: Mapping[str, Tensor], hole: Tensor | None = None
             ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2,
                                    linestyle="--"))
         ax.set_title(name, fontsize=10)
-        _hide_ticks(ax)
+        hide_ticks(ax)
     return fig
 
 
@@ -268,13 +266,13 @@ def plot_maps(maps: Mapping[str, Tensor | np.ndarray], cmap: str = "viridis") ->
     for ax, (name, value) in zip(axes, maps.items()):
         shape = tuple(value.shape)
         if len(shape) >= 3 and shape[-3] == 3 and isinstance(value, Tensor):
-            ax.imshow(_to_hwc(value), interpolation="nearest")
+            ax.imshow(to_hwc(value), interpolation="nearest")
         else:
             im = ax.imshow(np.ma.masked_invalid(_to_2d(value)), cmap=_cmap(cmap, bad="lightgrey"),
                            interpolation="nearest")
             fig.colorbar(im, ax=ax, shrink=0.8)
         ax.set_title(name, fontsize=10)
-        _hide_ticks(ax)
+        hide_ticks(ax)
     return fig
 
 
@@ -294,8 +292,6 @@ def plot_curves(x: Tensor | np.ndarray, curves: Mapping[str, Tensor | np.ndarray
 
 
 def _cmap(name: str, bad: str):
-    from matplotlib import colormaps
-
     return colormaps[name].with_extremes(bad=bad)
 
 
@@ -303,7 +299,7 @@ def _cmap(name: str, bad: str):
 # The widget
 # --------------------------------------------------------------------------------------------
 def _widgets():
-    import ipywidgets
+    import ipywidgets  # optional (the `notebooks` extra): only the explorer needs it
 
     return ipywidgets
 

@@ -2,7 +2,7 @@
 
 Names users know from the original notebooks stay (`data_root`, `mask_root`,
 `checkpoints_dir`, `mask_type`); the rest follow the original defaults
-(`../shared/csa_spec.md` §7, §9). Change a Config with `dataclasses.replace`.
+(`docs/csa_spec.md` §7, §9). Change a Config with `dataclasses.replace`.
 """
 from __future__ import annotations
 
@@ -17,52 +17,57 @@ SMOKE: bool = bool(os.environ.get("CSA_SMOKE") or os.environ.get("CI"))
 MASK_TYPES = ("center", "random", "mixed", "boxes")
 
 
+def option(default: Any, help: str) -> Any:
+    """A Config field with its one-line help (the CLI's --help text) in `metadata["help"]`."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclass
 class Config:
     """Every option of data, model, losses, optimisation and logging."""
 
     # --- paths (relative to the working directory) ---
-    data_root: str = "data/samples/images" # image folder, searched recursively
-    mask_root: str | None = None           # irregular-mask folder (white = hole); None = procedural masks
-    checkpoints_dir: str = "runs/default"  # checkpoints, logs and sample strips go here
-    mask_type: str = "center"              # 'center' (original default), 'random', 'mixed' (half each), 'boxes' (random boxes + random)
+    data_root: str = option("data/samples/images", "image folder, searched recursively")
+    mask_root: str | None = option(None, "irregular-mask folder (white = hole); None = procedural masks")
+    checkpoints_dir: str = option("runs/default", "checkpoints, logs and sample strips go here")
+    mask_type: str = option("center", "'center' (original default), 'random', 'mixed' (half each), 'boxes' (random boxes + random)")
 
     # --- model ---
-    image_size: int = 256                  # square training size, a power of two >= 16
-    ngf: int = 64                          # generator width (64 = the original)
-    ndf: int = 64                          # discriminator width (64 = the original)
-    detach_coarse: bool = True             # the original detaches the coarse output before refinement
+    image_size: int = option(256, "square training size, a power of two >= 16")
+    ngf: int = option(64, "generator width (64 = the original)")
+    ndf: int = option(64, "discriminator width (64 = the original)")
+    detach_coarse: bool = option(True, "the original detaches the coarse output before refinement")
 
     # --- losses (the original code's weights = the paper's x100) ---
-    lambda_l1: float = 100.0               # L1 on coarse and on refined
-    l1_hole_weight: float = 1.0            # hole pixels count this many times in the L1 (1 = the original's plain mean)
-    lambda_adv: float = 0.2                # RaLSGAN, image and feature patch discriminators
-    lambda_consistency: float = 1.0        # CSA / decoder features vs VGG16 relu4_3 of the truth
-    consistency_over_hole: bool = True     # paper: sum over hole positions; False = original full-map mean
-    vgg_weights: str | None = "imagenet"   # 'imagenet', a path to a VGG16 state dict, or None (random)
-    use_vgg: bool = True                   # False: no VGG16 terms (no consistency loss, no feature discriminator)
-    init_generator: str | None = None      # start from these generator weights (fine-tuning); None = random init
+    lambda_l1: float = option(100.0, "L1 on coarse and on refined")
+    l1_hole_weight: float = option(1.0, "hole pixels count this many times in the L1 (1 = the original's plain mean)")
+    lambda_adv: float = option(0.2, "RaLSGAN, image and feature patch discriminators")
+    lambda_consistency: float = option(1.0, "CSA / decoder features vs VGG16 relu4_3 of the truth")
+    consistency_over_hole: bool = option(True, "paper: sum over hole positions; False = original full-map mean")
+    vgg_weights: str | None = option("imagenet", "'imagenet', a path to a VGG16 state dict, or None (random)")
+    use_vgg: bool = option(True, "False: no VGG16 terms (no consistency loss, no feature discriminator)")
+    init_generator: str | None = option(None, "start from these generator weights (fine-tuning); None = random init")
 
     # --- optimisation ---
-    batch_size: int = 8
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    niter: int = 20                        # epochs at the initial learning rate
-    niter_decay: int = 100                 # epochs of linear decay to zero
-    max_steps: int | None = None           # stop after this many steps (None = niter + niter_decay epochs)
-    amp: bool = True                       # mixed precision on CUDA (ignored on CPU)
-    num_workers: int = 2
-    val_fraction: float = 0.05             # share of image files held out for validation
-    flip: bool = True                      # random horizontal flips while training
-    channel_shuffle: float = 0.0           # chance of a random R, G, B order per training image (0 = off)
-    seed: int = 0
+    batch_size: int = option(8, "images per step (per process under DDP)")
+    lr: float = option(2e-4, "Adam learning rate of all four optimisers")
+    beta1: float = option(0.5, "Adam beta1")
+    beta2: float = option(0.999, "Adam beta2")
+    niter: int = option(20, "epochs at the initial learning rate")
+    niter_decay: int = option(100, "epochs of linear decay to zero")
+    max_steps: int | None = option(None, "stop after this many steps (None = niter + niter_decay epochs)")
+    amp: bool = option(True, "mixed precision on CUDA (ignored on CPU)")
+    num_workers: int = option(2, "DataLoader worker processes (0 = load in the main process)")
+    val_fraction: float = option(0.05, "share of image files held out for validation")
+    flip: bool = option(True, "random horizontal flips while training")
+    channel_shuffle: float = option(0.0, "chance of a random R, G, B order per training image (0 = off)")
+    seed: int = option(0, "seeds the weights, data order, masks and flips")
 
     # --- logging and checkpoints ---
-    log_every: int = 10                    # steps between loss-log rows
-    sample_every: int = 500                # steps between sample strips
-    save_every: int = 1000                 # steps between checkpoints (and at the end)
-    keep_checkpoints: int = 3              # older step checkpoints are deleted
+    log_every: int = option(10, "steps between loss-log rows")
+    sample_every: int = option(500, "steps between sample strips")
+    save_every: int = option(1000, "steps between checkpoints (and at the end)")
+    keep_checkpoints: int = option(3, "older step checkpoints are deleted")
 
     def __post_init__(self) -> None:
         if self.mask_type not in MASK_TYPES:

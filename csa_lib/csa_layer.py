@@ -1,6 +1,6 @@
 """The Coherent Semantic Attention (CSA) layer, batched, exactly as the original code computes it.
 
-Notation (paper, and `../shared/csa_spec.md` §4): the layer sees a feature map x of C-vectors
+Notation (paper, and `docs/csa_spec.md` §4): the layer sees a feature map x of C-vectors
 x_p, one per raster position p = row * W + col. K = known positions, M = hole positions, both in
 raster order. Patches are 1x1, so a "patch" is one feature vector.
 
@@ -209,19 +209,11 @@ def _empty_attention(x: Tensor, hole: Tensor) -> CSAAttention:
 
 
 class CSALayer(nn.Module):
-    """Parameter-free module form of `coherent_semantic_attention`; keeps the last attention if asked."""
+    """Parameter-free module form of `coherent_semantic_attention` (it holds no state)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.keep_attention = False
-        self.last_attention: CSAAttention | None = None
-
-    def forward(self, x: Tensor, hole: Tensor) -> Tensor:
-        """x (B,C,h,w), hole (B,1,h,w) bool -> (B,C,h,w)."""
-        if self.keep_attention:
-            y, self.last_attention = coherent_semantic_attention(x, hole, return_attention=True)
-            return y
-        return coherent_semantic_attention(x, hole)  # type: ignore[return-value]
+    def forward(self, x: Tensor, hole: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, CSAAttention]:
+        """x (B,C,h,w), hole (B,1,h,w) bool -> y (B,C,h,w), or (y, CSAAttention) with `return_attention`."""
+        return coherent_semantic_attention(x, hole, return_attention)
 
 
 def coherent_semantic_attention_reference(x: Tensor, hole: Tensor) -> Tensor:

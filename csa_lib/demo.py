@@ -10,22 +10,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure  # no pyplot: no GUI backend to pick, nothing to close
 from PIL import Image
 
 from . import imageio
+from .baselines import telea
+from .inference import inpaint, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
     """Inpaint every sample image with every sample mask (CSA and OpenCV Telea); return the figure path."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .baselines import telea
-    from .inference import load_model, inpaint
-
     images = imageio.list_images(samples / "images", recursive=False)
     masks = imageio.list_images(samples / "masks", recursive=False)
     if not images or not masks:
@@ -36,7 +32,8 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
     pairs = [(img, masks[i % len(masks)]) for i, img in enumerate(images)]
     out_dir.mkdir(parents=True, exist_ok=True)
     cols = ["input", "mask", "CSA (ours)", "OpenCV Telea", "original"]
-    fig, axes = plt.subplots(len(pairs), len(cols), figsize=(3 * len(cols), 3 * len(pairs)), squeeze=False)
+    fig = Figure(figsize=(3 * len(cols), 3 * len(pairs)))
+    axes = fig.subplots(len(pairs), len(cols), squeeze=False)
     start = time.perf_counter()
     for row, (img_path, mask_path) in enumerate(pairs):
         image = imageio.read_image(img_path)  # (H, W, 3) uint8
@@ -56,7 +53,6 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
     fig.tight_layout()
     figure = out_dir / "demo.png"
     fig.savefig(figure, dpi=80)
-    plt.close(fig)
     print(f"inpainted {len(pairs)} images in {time.perf_counter() - start:.1f} s")
     return figure
 

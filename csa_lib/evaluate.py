@@ -11,7 +11,6 @@ CLI: ``python -m csa_lib.evaluate --images data/samples/images --masks irregular
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -19,10 +18,12 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
+from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from csa_lib import imageio
+from csa_lib import imageio, inference
 from csa_lib.baselines import BASELINES, Inpainter
+from csa_lib.masks import center_mask, irregular_mask, random_irregular_mask
 from csa_lib.metrics import (
     HOLE_BUCKETS,
     METRIC_KEYS,
@@ -80,8 +81,6 @@ def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tupl
 
 def center_masks(size: int) -> list[tuple[str, np.ndarray]]:
     """The centre square hole from csa_lib.masks.center_mask -> [("center", bool (size, size))]."""
-    from csa_lib.masks import center_mask
-
     return [("center", as_hole(np.asarray(center_mask(size))))]
 
 
@@ -103,7 +102,6 @@ def freeform_masks(size: int, hole_range: tuple[float, float] = (0.15, 0.35), se
     Image ``index`` always gets the same masks (its generator is seeded with ``(seed, index)``), so every
     method and every model sees exactly the same holes.
     """
-    from csa_lib.masks import random_irregular_mask
 
     def masks_for(index: int, name: str) -> MaskList:
         rng = np.random.default_rng([seed, index])
@@ -141,11 +139,6 @@ def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[
 
     Image ``index`` always gets the same masks (its generator is seeded with ``(seed, index)``).
     """
-    try:
-        from csa_lib.masks import irregular_mask
-    except ImportError as exc:
-        raise ImportError("irregular masks need csa_lib.masks.irregular_mask") from exc
-
     def masks_for(index: int, name: str) -> MaskList:
         """Masks of image ``index``: [(name, float32 (size, size), 1 = hole)]."""
         rng = np.random.default_rng([seed, index])
@@ -160,10 +153,6 @@ def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[
 
 def csa_method(checkpoint: str | Path | None = None, blend: str = "poisson") -> Inpainter:
     """Load a CSA generator via csa_lib.inference (None = the shipped demo model) -> an Inpainter."""
-    try:
-        inference = importlib.import_module("csa_lib.inference")
-    except ImportError as exc:
-        raise ImportError("the 'csa' method needs csa_lib.inference (load_model, inpaint)") from exc
     model = inference.load_model(checkpoint) if checkpoint is not None else inference.load_model()
     return csa_inpainter(model, blend)
 
@@ -173,14 +162,12 @@ def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
 
     `blend` goes to `inference.inpaint` ("poisson", the default, or "none" for the raw output).
     """
-    from .inference import inpaint
-
     def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """CSA inpainting: uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3), known pixels kept."""
         hole = as_hole(mask)  # (H, W)
         masked = np.where(hole[..., None], np.uint8(0), image).astype(np.uint8)  # (H, W, 3), no truth in hole
         pil_mask = Image.fromarray(hole.astype(np.uint8) * 255)  # white = hole
-        result = inpaint(model, Image.fromarray(masked), pil_mask, blend=blend)
+        result = inference.inpaint(model, Image.fromarray(masked), pil_mask, blend=blend)
         result = result.convert("RGB")
         if result.size != (image.shape[1], image.shape[0]):
             result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
@@ -228,6 +215,7 @@ def run_evaluation(
     out_dir: str | Path | None = None,
     n_strips: int = 4,
     progress: bool = True,
+    on_output: Callable[[str, str, str, np.ndarray], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every method on every image x mask; one row of metrics per triple; writes files if ``out_dir``.
 
@@ -238,6 +226,8 @@ def run_evaluation(
         methods: {name: fn(image uint8 (H, W, 3), hole bool (H, W)) -> uint8 (H, W, 3)}.
         out_dir: where results.csv, summary.md and strips.png go (None: nothing written).
         n_strips: rows in strips.png (different hole buckets first).
+        on_output: called as ``on_output(image_name, mask_name, method, output uint8 (H, W, 3))`` after
+            each method's run, so a caller can keep or save the results without running a method twice.
     Returns:
         Rows with image, mask, method, bucket, hole_ratio, METRIC_KEYS and time_s (seconds).
     """
@@ -260,6 +250,8 @@ def run_evaluation(
                 if output.shape != image.shape:
                     raise ValueError(f"method {method!r} returned shape {output.shape}, expected {image.shape}")
                 outputs[method] = output.astype(np.uint8)
+                if on_output is not None:
+                    on_output(name, mask_name, method, outputs[method])
                 rows.append({"image": name, "mask": mask_name, "method": method, "bucket": bucket,
                              **compute_all(outputs[method], image, hole), "time_s": elapsed})
             example = {"image": name, "mask": mask_name, "bucket": bucket, "truth": image,
@@ -316,8 +308,6 @@ def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, methods
 
 def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
     """Figure with one row per example: input with hole (white), mask, each method, ground truth."""
-    from matplotlib.figure import Figure
-
     columns = ["input", "mask", *methods, "ground truth"]
     figure = Figure(figsize=(2.0 * len(columns), 2.2 * len(examples)), layout="constrained")
     axes = figure.subplots(len(examples), len(columns), squeeze=False)

@@ -23,7 +23,8 @@ from . import imageio
 from .blend import poisson_blend
 from .config import Config
 from .imageio import ImageLike
-from .model import CSAGenerator
+from .model import CSAGenerator, init_weights
+from .official import find_official_pair, load_official
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
 BLENDS = ("poisson", "none")
@@ -68,8 +69,6 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     `path` may be our checkpoint file (`*.pt`), a run folder (its `last.pt`), or the original's
     `<epoch>_net_G.pth` (its `_net_P.pth` beside it) or a folder holding such a pair.
     """
-    from .official import find_official_pair, load_official
-
     device = torch.device(device) if device is not None else default_device()
     path = Path(path) if path is not None else DEMO_CHECKPOINT
     if not path.exists():
@@ -88,6 +87,26 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     else:
         model = generator_from_checkpoint(_torch_load(path), str(path))
     return model.to(device).eval()
+
+
+def load_or_init(path: str | os.PathLike | None = None, fresh: Config | None = None,
+                 device: str | torch.device | None = None) -> tuple[CSAGenerator, str]:
+    """`load_model(path, device)`, or a fresh untrained generator when there are no weights; and which it is.
+
+    Returns (model in eval mode, a phrase naming its source). When nothing is at `path` (None = the
+    shipped demo weights) the model is a `CSAGenerator` of `fresh`'s size (default `Config()`),
+    initialised N(0, 0.02) as the original, and the phrase says it is untrained. Weights that exist
+    but cannot be read still raise: a broken file is never silently replaced by noise.
+    """
+    try:
+        model = load_model(path, device)
+    except FileNotFoundError as missing:
+        cfg = fresh if fresh is not None else Config()
+        model = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse)
+        init_weights(model)  # N(0, 0.02), as the original
+        device = torch.device(device) if device is not None else default_device()
+        return model.to(device).eval(), f"a fresh UNTRAINED generator ({missing}): expect noise in the holes"
+    return model, "the shipped demo model" if path is None else f"weights from {path}"
 
 
 @torch.no_grad()

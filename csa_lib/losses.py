@@ -1,6 +1,6 @@
 """CSA training losses: reconstruction (L1), consistency (L_c) and relativistic average LSGAN (L_adv).
 
-Notation (paper, `../shared/csa_spec.md` §5): I_gt = ground-truth image, I_ip = the network's
+Notation (paper, `docs/csa_spec.md` §5): I_gt = ground-truth image, I_ip = the network's
 prediction, M = the hole region, Φ = VGG16 relu4_3, CSA(·) = a consistency tap of the generator.
 The generator minimises
 
@@ -19,7 +19,7 @@ Every loss is computed in float32, also under autocast (scalars returned as floa
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -129,25 +129,39 @@ def consistency_loss(feature: Tensor, target: Tensor, hole: Tensor, over_hole: b
 # --------------------------------------------------------------------------------------------
 # Full generator / discriminator objectives
 # --------------------------------------------------------------------------------------------
-def generator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Module, feature_disc: nn.Module,
-                     vgg: nn.Module, cfg: "Config",
-                     real_features: dict[str, Tensor] | None = None,
-                     hole: Tensor | None = None) -> dict[str, Tensor]:
-    """Every generator-side term and their weighted "total" (scalars) for image (B,3,H,W) in [-1,1].
+class LossNetworks(NamedTuple):
+    """The networks the losses run images through: both discriminators and VGG16 (None = VGG-free).
 
-    Terms: "l1_coarse", "l1_refined" (L_rec on the raw outputs, whole image), "adv_image" (L_adv of the
-    image patch discriminator), "adv_feature" (L_adv of the feature patch discriminator on VGG pool3),
-    "consistency_csa", "consistency_decoder" (L_c of the two taps against Φ(I_gt) = VGG relu4_3), and
+    Pass whichever wrappers the step needs (DistributedDataParallel for the discriminator step, the
+    plain modules for the generator step).
+    """
+
+    patch_disc: nn.Module
+    feature_disc: nn.Module
+    vgg: nn.Module | None = None
+
+
+def generator_losses(batch: Mapping[str, Tensor], out: "GeneratorOutput", nets: LossNetworks, cfg: "Config",
+                     real_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+    """Every generator-side term and their weighted "total" (scalars) for batch {"image", "mask"}.
+
+    `batch["image"]` (B,3,H,W) in [-1,1] is the truth, `batch["mask"]` (B,1,H,W) the hole (read only
+    when `cfg.l1_hole_weight` != 1, where the L1 terms weight hole pixels more), `out` the generator's
+    forward on that batch. Terms: "l1_coarse", "l1_refined" (L_rec on the raw outputs, whole image),
+    "adv_image" (L_adv of the image patch discriminator), "adv_feature" (L_adv of the feature patch
+    discriminator on VGG pool3), "consistency_csa", "consistency_decoder" (L_c of the two taps against
+    Φ(I_gt) = VGG relu4_3), and
 
         total = λ_r (l1_coarse + l1_refined) + λ_adv (adv_image + adv_feature)
               + λ_c (consistency_csa + consistency_decoder).
 
     Every term except "l1_coarse" backpropagates into the refinement net (and "l1_coarse" into the
     coarse net). Real-image quantities carry no generator dependence and are computed without a graph.
-    `real_features` may pass `vgg(image)` when the caller already has it. `vgg=None` (Config.use_vgg
-    False) turns the VGG-based terms off: they are reported as 0. `hole` (B,1,H,W) is needed when
-    `cfg.l1_hole_weight` != 1 (the L1 terms then weight hole pixels more).
+    `real_features` may pass `nets.vgg(image)` when the caller already has it. `nets.vgg=None`
+    (Config.use_vgg False) turns the VGG-based terms off: they are reported as 0.
     """
+    image, hole = batch["image"], batch.get("mask")  # (B,3,H,W), (B,1,H,W)
+    patch_disc, feature_disc, vgg = nets
     refined = out.refined  # (B,3,H,W) raw refinement output, as the original feeds the discriminators
     with torch.no_grad():
         if real_features is None and vgg is not None:
@@ -177,15 +191,16 @@ def generator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Modul
     return terms
 
 
-def discriminator_losses(out: "GeneratorOutput", image: Tensor, patch_disc: nn.Module, feature_disc: nn.Module,
-                         vgg: nn.Module, cfg: "Config",
+def discriminator_losses(batch: Mapping[str, Tensor], out: "GeneratorOutput", nets: LossNetworks,
                          real_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-    """Discriminator terms for image (B,3,H,W): "d_image", "d_feature" and "total" = ½ (d_image + d_feature).
+    """Discriminator terms for batch {"image": (B,3,H,W), ...}: "d_image", "d_feature", "total" = ½ (sum).
 
     Both see the ground truth as real and the detached raw refined output as fake, the feature
-    discriminator through VGG pool3 (no gradient reaches the generator); `vgg=None` leaves it out
-    (d_feature = 0). `cfg` is unused today and kept for a signature symmetric with `generator_losses`.
+    discriminator through VGG pool3 (no gradient reaches the generator); `nets.vgg=None` leaves it out
+    (d_feature = 0).
     """
+    image = batch["image"]  # (B,3,H,W)
+    patch_disc, feature_disc, vgg = nets
     fake = out.refined.detach()  # (B,3,H,W)
     terms = {"d_image": ralsgan_d_loss(patch_disc(image), patch_disc(fake))}
     if vgg is None:  # VGG-free training: the feature discriminator is not trained

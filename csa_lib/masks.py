@@ -7,7 +7,7 @@ Generators that work on one mask in NumPy return ``(H, W)`` arrays; the tensor s
 Masks from files are read by ``csa_lib.imageio`` and binarised by its one mask rule (at least half
 intensity is a hole: grey >= 128, floats > 0.5) after resizing. The original truncated with
 ``.byte()``, so only exact white became a hole and soft edges stayed known
-(``../shared/csa_spec.md`` §7); the threshold is this project's fix.
+(``docs/csa_spec.md`` §7); the threshold is this project's fix.
 """
 from __future__ import annotations
 
@@ -22,12 +22,17 @@ from PIL import Image, ImageDraw
 
 from csa_lib import imageio
 from csa_lib.config import MASK_TYPES
-from csa_lib.metrics import HOLE_BUCKETS  # one definition of the 10 % area buckets, shared with evaluation
 
 __all__ = [
     "HOLE_BUCKETS", "MASK_EXTENSIONS", "MaskSource", "apply_mask", "center_mask", "find_mask_files",
     "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "strokes_to_mask",
 ]
+
+HOLE_BUCKETS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6),
+)
+"""Hole-area buckets of 10 % (share of hole pixels): irregular masks are drawn per bucket here, and
+`csa_lib.metrics` groups evaluation results by the same buckets."""
 
 MASK_EXTENSIONS: tuple[str, ...] = imageio.IMAGE_EXTENSIONS
 """File endings (case-insensitive) that a mask folder is searched for: the library's one image list."""

@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
-HOLE_BUCKETS: tuple[tuple[float, float], ...] = (
-    (0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6),
-)
+from csa_lib.masks import HOLE_BUCKETS  # the masks are drawn per bucket; results are grouped by them
+
 OVERFLOW_BUCKET: tuple[float, float] = (0.6, 1.0)
 METRIC_KEYS: tuple[str, ...] = (
     "psnr", "ssim", "l1", "l2", "tv",

@@ -1,6 +1,6 @@
 """The CSA generator (coarse U-Net + refinement U-Net with the CSA layer) and both discriminators.
 
-Layer by layer as the original code builds them (`../shared/csa_spec.md` §1-§3, §6), with channel
+Layer by layer as the original code builds them (`docs/csa_spec.md` §1-§3, §6), with channel
 counts scaled by `ngf` / `ndf` and the U-Net depth by `image_size` (8 levels at 256 px, the
 original; log2(image_size) levels in general, so small smoke models work too). Module names are
 our own; `csa_lib.official` maps them to and from the original checkpoint layout.
@@ -129,17 +129,23 @@ class RefineNet(nn.Module):
         self.out_conv = nn.ConvTranspose2d(2 * ngf, out_channels, 3, 1, 1)
         self.csa = CSALayer()
 
-    def forward(self, x: Tensor, feature_hole: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B,6,H,W), feature_hole (B,1,H/8,W/8) bool -> (refined (B,3,H,W), csa_feature, decoder_feature)."""
+    def forward(self, x: Tensor, feature_hole: Tensor, return_attention: bool = False
+                ) -> tuple[Tensor, Tensor, Tensor, CSAAttention | None]:
+        """x (B,6,H,W), feature_hole (B,1,H/8,W/8) bool -> (refined (B,3,H,W), csa_feature, decoder_feature,
+        attention): the CSA layer's CSAAttention with `return_attention`, else None."""
         *middle, inner = self.levels
         h = self.in_conv(x)  # (B,ngf,H,W)
         skips = []
-        csa_feature = decoder_feature = None
+        csa_feature = decoder_feature = attention = None
         for i, level in enumerate(middle, start=1):
             skips.append(h)
             h = level.widen(_lrelu(level.down_norm(level.down(_lrelu(h)))))  # (B,c_out,H/2^i,W/2^i)
             if i == CSA_LEVEL:
-                h = csa_feature = self.csa(h, feature_hole)  # CSA before this level's norm; tap 1
+                if return_attention:
+                    h, attention = self.csa(h, feature_hole, return_attention=True)
+                else:
+                    h = self.csa(h, feature_hole)
+                csa_feature = h  # CSA before this level's norm; tap 1
             h = level.widen_norm(h)
         skips.append(h)
         h = inner.up_norm(inner.up(F.relu(inner.down(_lrelu(h)))))
@@ -151,7 +157,7 @@ class RefineNet(nn.Module):
             h = level.narrow_norm(level.narrow(F.relu(h)))
             h = level.up_norm(level.up(F.relu(h)))
         h = _cat_skip(h, skips.pop())  # (B,2*ngf,H,W)
-        return self.out_conv(F.relu(h)), csa_feature, decoder_feature
+        return self.out_conv(F.relu(h)), csa_feature, decoder_feature, attention
 
 
 def _cat_skip(decoded: Tensor, skip: Tensor) -> Tensor:
@@ -215,11 +221,8 @@ class CSAGenerator(nn.Module):
         composite_coarse = torch.where(hole, rough, image)  # (B,3,H,W)
         known = torch.where(hole, torch.zeros_like(image), image)  # (B,3,H,W) zero-filled hole
         feature_hole = feature_hole_mask(mask)  # (B,1,H/8,W/8) bool
-        self.refine_net.csa.keep_attention = return_attention
-        refined, csa_feature, decoder_feature = self.refine_net(
-            torch.cat([composite_coarse, known], dim=1), feature_hole)  # (B,3,H,W)
-        attention = self.refine_net.csa.last_attention if return_attention else None
-        self.refine_net.csa.keep_attention, self.refine_net.csa.last_attention = False, None
+        refined, csa_feature, decoder_feature, attention = self.refine_net(
+            torch.cat([composite_coarse, known], dim=1), feature_hole, return_attention)  # (B,3,H,W)
         composite = torch.where(hole, refined, image)  # (B,3,H,W)
         return GeneratorOutput(coarse, refined, composite, csa_feature, decoder_feature,
                                feature_hole.to(image.dtype), attention)

@@ -1,7 +1,7 @@
 """Load and write the original code's checkpoint layout (`<epoch>_net_G.pth`, `_P`, `_D`, `_F`).
 
 The original nests `nn.Sequential` blocks, so its keys read like
-`model.model.1.model.6.model.6.model.4.weight`; `../shared/csa_state_dict_shapes.json` lists them
+`model.model.1.model.6.model.6.model.4.weight`; `tests/data/csa_state_dict_shapes.json` lists them
 all at ngf = 64. This module is the one place that knows those names: it builds, for a given
 depth, the table our-name -> official-name, and converts in both directions.
 """
@@ -26,7 +26,7 @@ class OfficialLayoutError(ValueError):
     """A state dict does not have the original layout (names the missing and unexpected keys)."""
 
 
-# Sequential indices inside the original blocks (spec §10).
+# Sequential indices inside the original blocks (`docs/csa_spec.md` §10).
 _REFINE_MIDDLE = {"down": 1, "down_norm": 2, "widen": 4, "widen_norm": 5, "child": 6,
                   "narrow": 8, "narrow_norm": 9, "up": 11, "up_norm": 12}
 _REFINE_CSA = {"down": 1, "down_norm": 2, "widen": 4, "widen_norm": 7, "child": 8,

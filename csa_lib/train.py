@@ -1,6 +1,6 @@
 """Training: a minGPT-style `Trainer` (train_step -> dict, fit, callbacks), resumable checkpoints, DDP, CLI.
 
-One optimisation step follows the original `optimize_parameters` (`../shared/csa_spec.md` §5):
+One optimisation step follows the original `optimize_parameters` (`docs/csa_spec.md` §5):
 forward; zero D and F, backward `discriminator_losses(...)["total"]`, step D and F; zero G and P,
 backward `generator_losses(...)["total"]`, step G and P. Four Adam optimisers, one LambdaLR each,
 stepped once per epoch (spec §7).
@@ -23,11 +23,9 @@ import argparse
 import contextlib
 import csv
 import dataclasses
-import inspect
 import math
 import os
 import random
-import re
 import sys
 import types
 import typing
@@ -44,6 +42,7 @@ from torch.utils.data import Sampler
 
 from . import checkpoint as ckpt
 from .config import MASK_TYPES, Config
+from .losses import LossNetworks, discriminator_losses, generator_losses
 from .model import build_models
 
 OPTIMIZER_NAMES = ("refine_net", "coarse_net", "patch_disc", "feature_disc")  # G, P, D, F of the original
@@ -266,9 +265,9 @@ class Trainer:
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
         """One iteration on a batch {"image": (B,3,H,W), "mask": (B,1,H,W)}: D+F step, then G+P step; returns floats."""
-        from .losses import discriminator_losses, generator_losses
         image = batch["image"].to(self.device, non_blocking=True)  # (B,3,H,W)
         mask = batch["mask"].to(self.device, non_blocking=True)  # (B,1,H,W)
+        batch = {"image": image, "mask": mask}
         opt = self.optimizers
         for net in (self.generator, self.patch_disc, self.feature_disc):
             net.train()
@@ -281,8 +280,8 @@ class Trainer:
         for k in ("patch_disc", "feature_disc"):
             opt[k].zero_grad(set_to_none=True)
         with self._autocast():
-            d_losses = discriminator_losses(out, image, self.ddp_patch_disc, self.ddp_feature_disc, self.vgg, self.cfg,
-                                            real_features)
+            d_nets = LossNetworks(self.ddp_patch_disc, self.ddp_feature_disc, self.vgg)
+            d_losses = discriminator_losses(batch, out, d_nets, real_features)
         self._backward_and_step(d_losses["total"], "disc", ("patch_disc", "feature_disc"))
 
         # Generator: the discriminators are frozen (no gradient is computed for them, no DDP sync),
@@ -290,8 +289,8 @@ class Trainer:
         for k in ("refine_net", "coarse_net"):
             opt[k].zero_grad(set_to_none=True)
         with self._frozen(self.patch_disc, self.feature_disc), self._autocast():
-            g_losses = generator_losses(out, image, self.patch_disc, self.feature_disc, self.vgg, self.cfg,
-                                        real_features, hole=mask)
+            g_nets = LossNetworks(self.patch_disc, self.feature_disc, self.vgg)
+            g_losses = generator_losses(batch, out, g_nets, self.cfg, real_features)
         self._backward_and_step(g_losses["total"], "gen", ("refine_net", "coarse_net"))
 
         names = [("g_total" if k == "total" else k) for k in g_losses] + \
@@ -609,16 +608,6 @@ def fit(cfg: Config, callbacks: Iterable[Any] = (), **kwargs: Any) -> Trainer:
 # --------------------------------------------------------------------------------------------
 # Command line: one flag per Config field
 # --------------------------------------------------------------------------------------------
-def _field_help() -> dict[str, str]:
-    """The trailing `# comment` of each Config field, used as its --help text."""
-    try:
-        source = inspect.getsource(Config)
-    except (OSError, TypeError):
-        return {}
-    found = re.findall(r"^\s+(\w+):[^=\n]*=[^#\n]*#\s*(.+)$", source, flags=re.MULTILINE)
-    return {name: text.strip() for name, text in found}
-
-
 def _none_or(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         return None if text.strip().lower() in ("none", "null", "") else kind(text)
@@ -641,14 +630,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     group = parser.add_argument_group("config", "every Config field (see csa_lib/config.py)")
     hints = typing.get_type_hints(Config)
-    helps = _field_help()
     defaults = Config()
     for f in dataclasses.fields(Config):
         hint = hints[f.name]
         args = typing.get_args(hint)
         optional = (typing.get_origin(hint) in (typing.Union, types.UnionType)) and type(None) in args
         base = next((a for a in args if a is not type(None)), hint) if optional else hint
-        text = f"{helps.get(f.name, f.name)} (Config default: {getattr(defaults, f.name)!r})"
+        text = f"{f.metadata.get('help', f.name)} (Config default: {getattr(defaults, f.name)!r})"
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": text}
         if base is bool:
             kw["action"] = argparse.BooleanOptionalAction

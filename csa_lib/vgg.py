@@ -1,6 +1,6 @@
 """Frozen torchvision VGG16 feature slices for the feature-patch discriminator and the consistency loss.
 
-The original cuts `vgg16().features` into four slices (`../shared/csa_spec.md` §5):
+The original cuts `vgg16().features` into four slices (`docs/csa_spec.md` §5):
 `[0:5]` -> "pool1" (64 @ H/2), `[5:10]` -> "pool2" (128 @ H/4), `[10:17]` -> "pool3" (256 @ H/8) and
 `[17:23]` -> "relu4_3" (512 @ H/8). The original named the first three `relu1_2`, `relu2_2`, `relu3_3`,
 but they are taken after the max-pools; we name them by what they are.

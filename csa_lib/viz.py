@@ -117,7 +117,7 @@ class LivePlot:
             self._handle.update(loss_plot(trainer.history, self.keys))
 
 
-def _chw(image: Tensor) -> np.ndarray:
+def to_chw(image: Tensor) -> np.ndarray:
     """(3,H,W) or (1,3,H,W) tensor -> (3,H,W) float32 array, values unchanged."""
     img = image.detach().float().cpu()
     if img.dim() == 4:
@@ -127,12 +127,13 @@ def _chw(image: Tensor) -> np.ndarray:
     return img.numpy()
 
 
-def _to_hwc(image: Tensor) -> np.ndarray:
+def to_hwc(image: Tensor) -> np.ndarray:
     """(3,H,W) or (1,3,H,W) in [-1,1] -> (H,W,3) float array in [0,1]."""
-    return ((np.clip(_chw(image), -1, 1) + 1) / 2).transpose(1, 2, 0)  # (H,W,3)
+    return ((np.clip(to_chw(image), -1, 1) + 1) / 2).transpose(1, 2, 0)  # (H,W,3)
 
 
-def _hide_ticks(ax: Any) -> None:
+def hide_ticks(ax: Any) -> None:
+    """Remove both axes' ticks (image panels)."""
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -147,11 +148,11 @@ def dataset_grid(dataset: Any, n: int = 8, start: int = 0) -> Figure:
     axes = fig.subplots(3, n, squeeze=False)
     for col, item in enumerate(items):
         image, mask = item["image"], item["mask"]  # (3,H,W), (1,H,W)
-        panels = [_to_hwc(image), mask[0].float().cpu().numpy(), _to_hwc(masked_input(image, mask))]
+        panels = [to_hwc(image), mask[0].float().cpu().numpy(), to_hwc(masked_input(image, mask))]
         for row, panel in enumerate(panels):
             ax = axes[row][col]
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
-            _hide_ticks(ax)
+            hide_ticks(ax)
         axes[0][col].set_title(f"hole {float((mask > 0.5).float().mean()):.0%}", fontsize=8)
     for row, label in enumerate(("truth", "mask (white = hole)", "input")):
         axes[row][0].set_ylabel(label, fontsize=8)
@@ -213,7 +214,7 @@ def inpaint_strips(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndar
             ax = axes[row][3 * first + k]
             ax.set_axis_on()
             ax.imshow(np.asarray(panel, dtype=np.uint8), interpolation="nearest")
-            _hide_ticks(ax)
+            hide_ticks(ax)
             ax.set_xlabel(name, fontsize=7)
         axes[row][3 * first + 1].set_title(label, fontsize=8)  # centred over its strip
     return fig

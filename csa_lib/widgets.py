@@ -27,6 +27,8 @@ from PIL import Image
 from csa_lib import imageio
 from csa_lib.imageio import ImageLike
 
+from . import inference
+from .masks import strokes_to_mask
 InpaintFn = Callable[[Image.Image, Image.Image], Image.Image]
 
 TOOLS = ("brush", "eraser", "rect")
@@ -407,7 +409,6 @@ class MaskPainter(anywidget.AnyWidget):
     def mask(self) -> np.ndarray:
         """(H,W) bool mask at the image's resolution, True = hole."""
         if self._mask_cache is None:
-            from csa_lib.masks import strokes_to_mask
             raster = strokes_to_mask(list(self.strokes), self.image_height, self.image_width)
             self._mask_cache = np.asarray(raster) > 0.5
         return self._mask_cache.copy()
@@ -484,7 +485,6 @@ class InpaintApp(W.VBox):
         """The injected function, or `csa_lib.inference.inpaint` with the model (loaded now if needed)."""
         if self.inpaint_fn is not None:
             return self.inpaint_fn
-        from csa_lib import inference
         if self.model is None:
             self._say("Loading the model…")
             self.model = inference.load_model()

@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny configs and inputs so the suite runs on a 2-core CPU."""
+"""Shared fixtures (tiny configs and inputs so the suite runs on a 2-core CPU) and the test tiers.
+
+Tiers (markers registered in pyproject.toml): `slow` (torchrun, CLI subprocesses, long training
+runs, the browser) is left out by `make test-fast`; `gpu` tests run only where CUDA is present and
+are skipped, with the reason, everywhere else.
+"""
 from __future__ import annotations
 
 import os
@@ -9,6 +14,14 @@ import torch
 from csa_lib.config import Config
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+GPU_SKIP_REASON = "needs a CUDA device (gpu tier); none is available here"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip `@pytest.mark.gpu` tests when torch sees no CUDA device."""
+    if item.get_closest_marker("gpu") is not None and not torch.cuda.is_available():
+        pytest.skip(GPU_SKIP_REASON)
 
 
 @pytest.fixture

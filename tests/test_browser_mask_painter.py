@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a real Chromium: tens of seconds
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "outputs" / "test-artifacts"

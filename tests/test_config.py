@@ -1,6 +1,8 @@
 """Config: validation, smoke preset, dict round trip."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from csa_lib.config import Config
@@ -35,3 +37,15 @@ def test_dict_round_trip_ignores_unknown_keys():
 def test_bad_values_raise(field, value, message):
     with pytest.raises(ValueError, match=message):
         Config(**{field: value})
+
+
+def test_every_field_carries_its_help_and_the_cli_shows_it():
+    """Field help lives in `dataclasses.field(metadata={"help": ...})`; the CLI reads it from there."""
+    from csa_lib.train import build_parser, config_flag
+
+    helps = {f.name: f.metadata.get("help") for f in dataclasses.fields(Config)}
+    assert all(isinstance(text, str) and text for text in helps.values()), helps
+    actions = {s: a for a in build_parser()._actions for s in a.option_strings}
+    for name, text in helps.items():
+        assert actions[config_flag(name)].help.startswith(text), name
+    assert helps["l1_hole_weight"].startswith("hole pixels count this many times")

@@ -179,9 +179,10 @@ def test_half_precision_and_module_form():
     x = torch.randn(1, 8, 8, 8).abs()
     hole = random_holes(1, 8, 0.3, 2)
     layer = CSALayer()
-    y16 = layer(x.half(), hole)
-    assert y16.dtype == torch.float16 and layer.last_attention is None
+    y16 = layer(x.half(), hole)  # no attention unless asked: a plain tensor
+    assert isinstance(y16, torch.Tensor) and y16.dtype == torch.float16
     torch.testing.assert_close(y16.float(), coherent_semantic_attention(x, hole), rtol=2e-2, atol=2e-2)
-    layer.keep_attention = True
-    layer(x, hole)
-    assert layer.last_attention is not None and layer.last_attention.hole.shape == (1, 8, 8)
+    y, attention = layer(x, hole, return_attention=True)
+    assert attention is not None and attention.hole.shape == (1, 8, 8)
+    assert torch.equal(y, coherent_semantic_attention(x, hole))
+    assert not vars(layer).keys() - vars(torch.nn.Module()).keys()  # stateless: nothing kept between calls

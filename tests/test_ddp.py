@@ -36,6 +36,7 @@ WORKER = textwrap.dedent(f"""
 """)
 
 
+@pytest.mark.slow  # two torchrun processes
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_two_cpu_processes_end_with_equal_updated_weights(tmp_path):
     script = tmp_path / "ddp_worker.py"

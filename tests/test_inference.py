@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from csa_lib.config import Config
-from csa_lib.inference import generator_from_checkpoint, inpaint, load_model
+from csa_lib.inference import generator_from_checkpoint, inpaint, load_model, load_or_init
 from csa_lib.model import build_models
 from csa_lib.official import save_official
 
@@ -94,6 +94,24 @@ def test_load_model_sources(model_file, tmp_path):
     (tmp_path / "truncated.pt").write_bytes(model_file.read_bytes()[:100])
     with pytest.raises(ValueError, match="truncated.pt"):
         load_model(tmp_path / "truncated.pt")
+
+
+def test_load_or_init_gives_the_weights_or_a_fresh_model_and_says_which(model_file, tmp_path):
+    loaded, source = load_or_init(model_file, device="cpu")
+    assert source == f"weights from {model_file}" and not loaded.training
+    expected = load_model(model_file, device="cpu").state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
+
+    torch.manual_seed(3)
+    fresh, source = load_or_init(tmp_path / "missing.pt", fresh=Config.smoke(image_size=32, ngf=4), device="cpu")
+    assert "UNTRAINED" in source and "missing.pt" in source
+    assert (fresh.image_size, fresh.ngf, fresh.training) == (32, 4, False)
+    conv = fresh.refine_net.levels[0].widen  # N(0, 0.02) weights and zero biases, as the original
+    assert conv.weight.std().item() == pytest.approx(0.02, rel=0.2) and not conv.bias.any()
+
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="broken.pt"):  # unreadable weights are never replaced by noise
+        load_or_init(tmp_path / "broken.pt", device="cpu")
 
 
 def test_checkpoint_of_another_shape_is_reported():

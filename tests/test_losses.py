@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from csa_lib.config import Config
-from csa_lib.losses import (GENERATOR_TERMS, consistency_loss, discriminator_losses, generator_losses,
-                            match_channels, ralsgan_d_loss, ralsgan_g_loss, reconstruction_loss)
+from csa_lib.losses import (GENERATOR_TERMS, LossNetworks, consistency_loss, discriminator_losses,
+                            generator_losses, match_channels, ralsgan_d_loss, ralsgan_g_loss, reconstruction_loss)
 from conftest import centre_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:VGG16Features\\(weights=None\\)")
@@ -160,6 +160,11 @@ def models():
     return cfg, generator, patch_disc, feature_disc, vgg, image, out
 
 
+def batch(image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The training batch the `models` forward ran on: the image and its centre mask."""
+    return {"image": image, "mask": centre_mask(image.shape[0], image.shape[-1])}
+
+
 def grad_size(term: torch.Tensor, params: list[torch.Tensor]) -> float:
     """Sum of |d term / d params| (0 when the term has no path to them)."""
     if not term.requires_grad:
@@ -177,7 +182,7 @@ def test_every_generator_term_reaches_the_generator(models):
     cfg, generator, patch_disc, feature_disc, vgg, image, out = models
     coarse_params = list(generator.coarse_net.parameters())
     refine_params = list(generator.refine_net.parameters())
-    terms = generator_losses(out, image, patch_disc, feature_disc, vgg, cfg)
+    terms = generator_losses(batch(image), out, LossNetworks(patch_disc, feature_disc, vgg), cfg)
     assert set(terms) == set(GENERATOR_TERMS) | {"total"}
     for name in GENERATOR_TERMS:
         assert torch.isfinite(terms[name]), name
@@ -187,7 +192,7 @@ def test_every_generator_term_reaches_the_generator(models):
 
     # Sanity: the same computation on detached generator outputs (the original's `.data` pattern) gives
     # no generator gradient at all, so the check above really discriminates.
-    frozen = generator_losses(detached(out), image, patch_disc, feature_disc, vgg, cfg)
+    frozen = generator_losses(batch(image), detached(out), LossNetworks(patch_disc, feature_disc, vgg), cfg)
     for name in GENERATOR_TERMS:
         assert grad_size(frozen[name], coarse_params + refine_params) == 0, name
         torch.testing.assert_close(frozen[name], terms[name].detach())
@@ -196,7 +201,8 @@ def test_every_generator_term_reaches_the_generator(models):
 def test_generator_terms_use_the_raw_refined_output_and_weights(models):
     cfg, generator, patch_disc, feature_disc, vgg, image, out = models
     cfg = cfg.replace(lambda_l1=2.0, lambda_adv=3.0, lambda_consistency=5.0)
-    t = {k: v.item() for k, v in generator_losses(out, image, patch_disc, feature_disc, vgg, cfg).items()}
+    terms = generator_losses(batch(image), out, LossNetworks(patch_disc, feature_disc, vgg), cfg)
+    t = {k: v.item() for k, v in terms.items()}
     expected_total = (2.0 * (t["l1_coarse"] + t["l1_refined"]) + 3.0 * (t["adv_image"] + t["adv_feature"])
                       + 5.0 * (t["consistency_csa"] + t["consistency_decoder"]))
     assert t["total"] == pytest.approx(expected_total, rel=1e-5)
@@ -209,7 +215,8 @@ def test_generator_terms_use_the_raw_refined_output_and_weights(models):
     assert t["adv_image"] == pytest.approx(on_refined, rel=1e-5) and on_refined != pytest.approx(on_composite)
     assert t["l1_refined"] == pytest.approx(reconstruction_loss(out.refined, image).item(), rel=1e-6)
     assert t["consistency_csa"] == pytest.approx(csa, rel=1e-5) and csa != pytest.approx(csa_full, rel=1e-3)
-    full = generator_losses(out, image, patch_disc, feature_disc, vgg, cfg.replace(consistency_over_hole=False))
+    full = generator_losses(batch(image), out, LossNetworks(patch_disc, feature_disc, vgg),
+                            cfg.replace(consistency_over_hole=False))
     assert full["consistency_csa"].item() == pytest.approx(csa_full, rel=1e-5)
 
 
@@ -218,7 +225,7 @@ def test_discriminator_losses_do_not_touch_the_generator(models):
     nets = (generator, patch_disc, feature_disc, vgg)
     for net in nets:
         net.zero_grad(set_to_none=True)
-    terms = discriminator_losses(out, image, patch_disc, feature_disc, vgg, cfg)
+    terms = discriminator_losses(batch(image), out, LossNetworks(patch_disc, feature_disc, vgg))
     assert terms["total"].item() == pytest.approx(0.5 * (terms["d_image"].item() + terms["d_feature"].item()))
     with torch.no_grad():
         expected = ralsgan_d_loss(patch_disc(image), patch_disc(out.refined)).item()
@@ -247,7 +254,8 @@ def test_hole_weighted_l1_by_hand():
 def test_generator_l1_terms_follow_the_hole_weight(models):
     cfg, generator, patch_disc, feature_disc, vgg, image, out = models
     hole = centre_mask(1, 64)
-    weighted = generator_losses(out, image, patch_disc, feature_disc, vgg, cfg.replace(l1_hole_weight=6.0), hole=hole)
+    weighted = generator_losses({"image": image, "mask": hole}, out, LossNetworks(patch_disc, feature_disc, vgg),
+                                cfg.replace(l1_hole_weight=6.0))
     for name, pred in (("l1_coarse", out.coarse), ("l1_refined", out.refined)):
         expected = reconstruction_loss(pred, image, hole, 6.0).item()
         assert weighted[name].item() == pytest.approx(expected, rel=1e-6)

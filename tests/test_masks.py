@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +45,18 @@ def test_center_mask_scales_with_size():
 
 def test_hole_buckets_are_the_nvidia_ten_percent_bins():
     assert [tuple(b) for b in HOLE_BUCKETS] == [(k / 10, (k + 1) / 10) for k in range(6)]
+
+
+def test_masks_own_the_buckets_and_do_not_depend_on_metrics():
+    """masks is the lower layer: metrics groups results by the buckets masks draws from, never the reverse."""
+    from csa_lib import metrics
+
+    assert metrics.HOLE_BUCKETS is HOLE_BUCKETS
+    code = "import sys, csa_lib.masks; print('csa_lib.metrics' in sys.modules)"
+    root = Path(__file__).resolve().parents[1]
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}).stdout.strip()
+    assert loaded == "False", "importing csa_lib.masks pulled in csa_lib.metrics"
 
 
 @pytest.mark.parametrize("size", [64, 256])
@@ -264,7 +279,6 @@ def test_generator_never_gives_up_near_the_top_of_a_range(key, bucket):
     # these seeds once left the ratio a few pixels under the range's top, where every new stroke
     # overshot; the generator must then keep what it has (already inside the range)
     from csa_lib.masks import irregular_mask
-    from csa_lib.metrics import bucket_of
     rng = np.random.default_rng(list(key))
     chosen = HOLE_BUCKETS[int(np.random.default_rng(list(key)).integers(len(HOLE_BUCKETS)))]
     mask = irregular_mask(128, rng, bucket)

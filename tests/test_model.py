@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from csa_lib.config import Config
+from csa_lib.csa_layer import coherent_semantic_attention
 from csa_lib.model import (HOLE_FILL, CoarseNet, CSAGenerator, FeatureDiscriminator, PatchDiscriminator,
                            RefineNet, build_models, init_weights)
 from conftest import centre_mask
@@ -88,6 +89,29 @@ def test_attention_returned_on_request():
     assert out.attention is not None and out.attention.hole.shape == (1, 8, 8)
     assert torch.equal(out.attention.hole.float(), out.feature_hole[:, 0])
     assert gen(torch.zeros(1, 3, 64, 64), centre_mask(1, 64)).attention is None
+
+
+def test_refine_net_returns_the_attention_it_is_asked_for():
+    """`return_attention` is an argument all the way down: the refinement net hands back the CSA layer's
+    record of its own forward, and nothing is left behind on the modules between calls."""
+    torch.manual_seed(1)
+    gen = CSAGenerator(ngf=4, image_size=64)
+    x = torch.rand(2, 6, 64, 64) * 2 - 1
+    hole = torch.zeros(2, 1, 8, 8, dtype=torch.bool)
+    hole[0, :, 2:5, 3:6] = True
+    hole[1, :, 4:7, 1:3] = True
+    captured = {}
+    hook = gen.refine_net.csa.register_forward_hook(lambda _m, inputs, _o: captured.update(x=inputs[0]))
+    refined, csa_feature, _, attention = gen.refine_net(x, hole, return_attention=True)
+    hook.remove()
+    y, expected = coherent_semantic_attention(captured["x"], hole, return_attention=True)
+    torch.testing.assert_close(csa_feature, y)
+    torch.testing.assert_close(attention.match, expected.match)
+    torch.testing.assert_close(attention.weight_prev, expected.weight_prev)
+    plain = gen.refine_net(x, hole)
+    assert plain[3] is None
+    torch.testing.assert_close(plain[0], refined)
+    assert not vars(gen.refine_net.csa).keys() - vars(torch.nn.Module()).keys()
 
 
 def test_bad_shapes_raise_clear_errors():

@@ -30,6 +30,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------------------------
 # (a) it learns
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow  # 50 training steps
 def test_smoke_training_lowers_l1_and_writes_logs_samples_checkpoints(tmp_path):
     cfg = Config.smoke(image_size=64, ngf=8, ndf=8, batch_size=2, max_steps=50, data_root="synthetic",
                        checkpoints_dir=str(tmp_path / "run"), log_every=1, sample_every=25, save_every=25,
@@ -55,9 +56,8 @@ def test_smoke_training_lowers_l1_and_writes_logs_samples_checkpoints(tmp_path):
     assert {"python", "numpy", "torch", "data"} <= set(state["rng"])
 
 
-def test_log_rows_average_log_every_steps(tmp_path):
-    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, batch_size=1, max_steps=4, data_root="synthetic",
-                       checkpoints_dir=str(tmp_path / "run"), log_every=2, sample_every=0, save_every=0)
+def test_log_rows_average_log_every_steps(tiny_cfg):
+    cfg = tiny_cfg.replace(batch_size=1, max_steps=4, log_every=2, sample_every=0, save_every=0)
     trainer = Trainer(cfg)
     trainer.setup_data()
     trainer.sampler.set_epoch(0)
@@ -133,6 +133,7 @@ def uninterrupted(tmp_path_factory):
 _CRASH_STEP = random.Random(5).randint(1, N_STEPS - 1)  # a random step (5: mid-epoch, replays one step)
 
 
+@pytest.mark.slow  # three training runs of up to 9 steps
 @pytest.mark.parametrize("crash_step", [_CRASH_STEP, 6], ids=["random", "epoch_end"])
 def test_kill_and_resume_gives_identical_weights(tmp_path, uninterrupted, crash_step):
     cfg = _resume_cfg(tmp_path / "run")
@@ -155,6 +156,7 @@ def test_kill_and_resume_gives_identical_weights(tmp_path, uninterrupted, crash_
     assert [int(r["step"]) for r in rows] == list(range(1, N_STEPS + 1))  # no duplicated rows after resume
 
 
+@pytest.mark.slow  # three training runs of up to 9 steps
 def test_resume_without_skipping_would_differ(tmp_path, uninterrupted):
     """Control: losing the position inside the epoch changes the result (so the test above can fail)."""
     cfg = _resume_cfg(tmp_path / "run")
@@ -170,6 +172,7 @@ def test_resume_without_skipping_would_differ(tmp_path, uninterrupted):
 # --------------------------------------------------------------------------------------------
 # (c) truncated newest checkpoint
 # --------------------------------------------------------------------------------------------
+@pytest.mark.slow  # two training runs
 def test_resume_skips_truncated_newest_checkpoint(tmp_path):
     cfg = _resume_cfg(tmp_path / "run").replace(max_steps=4)
     Trainer(cfg, datasets=_tiny_datasets(cfg)).fit()  # writes step 2, step 4 and last.pt
@@ -203,9 +206,8 @@ def test_lr_factor_matches_the_original_formula(epoch, expected):
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
-def test_trainer_schedulers_follow_lr_factor_per_epoch(tmp_path):
-    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, checkpoints_dir=str(tmp_path), niter=3, niter_decay=4,
-                       lr=1e-3, beta1=0.3, beta2=0.9)
+def test_trainer_schedulers_follow_lr_factor_per_epoch(tiny_cfg):
+    cfg = tiny_cfg.replace(niter=3, niter_decay=4, lr=1e-3, beta1=0.3, beta2=0.9)
     trainer = Trainer(cfg)
     assert len(trainer.optimizers) == 4
     for opt in trainer.optimizers.values():
@@ -218,9 +220,8 @@ def test_trainer_schedulers_follow_lr_factor_per_epoch(tmp_path):
             sched.step()
 
 
-def test_train_step_handles_any_batch_size_and_updates_all_four_nets(tmp_path):
-    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, checkpoints_dir=str(tmp_path))
-    trainer = Trainer(cfg)
+def test_train_step_handles_any_batch_size_and_updates_all_four_nets(tiny_cfg):
+    trainer = Trainer(tiny_cfg)
     before = {n: [p.detach().clone() for p in getattr(trainer, n).parameters()]
               for n in ("generator", "patch_disc", "feature_disc")}
     for batch_size in (1, 3):
@@ -295,6 +296,7 @@ def test_cli_flags_convert_to_config_values():
         parser.parse_args(["--mask-type", "square"])
 
 
+@pytest.mark.slow  # two CLI subprocesses
 def test_cli_smoke_run_and_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2", "TQDM_DISABLE": "1"}
     run = tmp_path / "tmp"
@@ -313,10 +315,9 @@ def test_cli_smoke_run_and_resume(tmp_path):
     assert [int(r["step"]) for r in _read_csv(run / "log.csv")] == [1, 2, 3]
 
 
-def test_vgg_free_training_skips_vgg_and_the_feature_discriminator(tmp_path):
+def test_vgg_free_training_skips_vgg_and_the_feature_discriminator(tiny_cfg):
     from csa_lib.train import Trainer
-    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, use_vgg=False, data_root="synthetic",
-                       checkpoints_dir=str(tmp_path / "run"))
+    cfg = tiny_cfg.replace(use_vgg=False)
     trainer = Trainer(cfg, device="cpu")
     assert trainer.vgg is None
     before = [p.detach().clone() for p in trainer.feature_disc.parameters()]
@@ -330,13 +331,12 @@ def test_vgg_free_training_skips_vgg_and_the_feature_discriminator(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.generator.refine_net.parameters()))
 
 
-def test_init_generator_starts_from_trained_weights_and_checks_the_shape(tmp_path):
-    first = Trainer(Config.smoke(image_size=64, ngf=4, ndf=4, use_vgg=False, data_root="synthetic", seed=1,
-                                 checkpoints_dir=str(tmp_path / "a")), device="cpu")
+def test_init_generator_starts_from_trained_weights_and_checks_the_shape(tmp_path, tiny_cfg):
+    vgg_free = tiny_cfg.replace(use_vgg=False)
+    first = Trainer(vgg_free.replace(seed=1, checkpoints_dir=str(tmp_path / "a")), device="cpu")
     first.save()
     source = tmp_path / "a" / "last.pt"
-    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, use_vgg=False, data_root="synthetic", seed=2,
-                       checkpoints_dir=str(tmp_path / "b"), init_generator=str(source))
+    cfg = vgg_free.replace(seed=2, checkpoints_dir=str(tmp_path / "b"), init_generator=str(source))
     plain = Trainer(cfg.replace(init_generator=None), device="cpu")
     tuned = Trainer(cfg, device="cpu")
     theirs, fresh, ours = (t.generator.state_dict() for t in (first, plain, tuned))

@@ -17,6 +17,19 @@ def _samples(n: int, size: int = 16) -> list[dict[str, torch.Tensor]]:
     return [{"image": torch.rand(3, size, size) * 2 - 1, "mask": mask} for _ in range(n)]
 
 
+def test_public_array_helpers():
+    """to_chw / to_hwc / hide_ticks are public: attention.py and notebooks use them."""
+    image = torch.tensor([-1.0, 0.0, 1.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    assert viz.to_chw(image).shape == (3, 2, 2)
+    np.testing.assert_allclose(viz.to_hwc(image)[0, 0], [0.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match=r"\(3,H,W\)"):
+        viz.to_chw(torch.zeros(2, 2))
+    fig = viz.NotebookFigure(figsize=(1, 1))
+    ax = fig.subplots()
+    viz.hide_ticks(ax)
+    assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+
+
 def test_notebook_figure_shows_itself_as_png():
     fig = viz.NotebookFigure(figsize=(1, 1))
     fig.subplots().plot([0, 1], [0, 1])
