@@ -62,6 +62,7 @@ class Config:
     log_every: int = 10                    # steps between loss-log rows
     sample_every: int = 500                # steps between sample strips
     save_every: int = 1000                 # steps between checkpoints (and at the end)
+    save_every_minutes: float = 10.0       # also save when this many minutes passed since the last save (0 = off)
     keep_checkpoints: int = 3              # older step checkpoints are deleted
 
     def __post_init__(self) -> None:

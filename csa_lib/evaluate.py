@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
 from csa_lib.baselines import BASELINES, Inpainter
+from csa_lib.cli import Parser, UserError, run_cli
 from csa_lib.metrics import (
     HOLE_BUCKETS,
     METRIC_KEYS,
@@ -45,14 +46,19 @@ MaskSource = MaskList | Callable[[int, str], MaskList]
 
 
 def _image_files(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name."""
+    """Image files in ``folder`` and its subfolders (as training searches), sorted by path."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its subfolders")
     return files
+
+
+def _name(path: Path, folder: str | Path) -> str:
+    """A file's name in the results: its stem, with its subfolders (``city/0001``) when it is in one."""
+    return path.relative_to(folder).with_suffix("").as_posix()
 
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
@@ -63,8 +69,8 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
 
 
 def load_images(folder: str | Path, size: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """Every image in a folder as (file stem, uint8 (size, size, 3)), sorted by name."""
-    return [(p.stem, load_image(p, size)) for p in _image_files(folder)[:limit]]
+    """Every image in a folder and its subfolders as (name, uint8 (size, size, 3)), sorted by path."""
+    return [(_name(p, folder), load_image(p, size)) for p in _image_files(folder)[:limit]]
 
 
 def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tuple[str, np.ndarray]]:
@@ -74,7 +80,7 @@ def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tupl
         with Image.open(path) as pil:
             fitted = ImageOps.fit(pil.convert("L"), (size, size), Image.Resampling.NEAREST)
         grey = np.asarray(fitted)  # (size, size) uint8
-        masks.append((path.stem, grey < 128 if invert else grey >= 128))
+        masks.append((_name(path, folder), grey < 128 if invert else grey >= 128))
     return masks
 
 
@@ -286,10 +292,11 @@ def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
 
 def _parser() -> argparse.ArgumentParser:
     """Command-line arguments of ``python -m csa_lib.evaluate``."""
-    parser = argparse.ArgumentParser(prog="csa-evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--images", default="data/samples/images", help="folder of images (default: data/samples/images)")
+    parser = Parser(prog="csa-evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--images", default="data/samples/images", help="folder of images (searched recursively)")
     parser.add_argument("--masks", default="irregular",
-                        help="'center', 'irregular' (procedural, per hole bucket) or a folder of mask images (white = hole)")
+                        help="'center', 'irregular' (procedural, per hole bucket) or a folder of mask images (white = hole, "
+                             "searched recursively)")
     parser.add_argument("--invert-masks", action="store_true", help="mask folder images use black = hole")
     parser.add_argument("--checkpoint", default=None, help="CSA checkpoint (default: the shipped demo model)")
     parser.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to this")
@@ -297,7 +304,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"comma-separated, from {', '.join([*CSA_METHODS, *BASELINES])} (csa_raw: without the Poisson blend)")
     parser.add_argument("--out", default="outputs/eval", help="output folder")
     parser.add_argument("--per-bucket", type=int, default=1, help="irregular masks per hole bucket per image")
-    parser.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--max-images", type=int, default=None, help="use only the first N images (default: all)")
     parser.add_argument("--strips", type=int, default=4, help="examples shown in strips.png")
     parser.add_argument("--seed", type=int, default=0, help="seed of the irregular masks")
     return parser
@@ -306,6 +313,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: evaluate, write results.csv, summary.md, strips.png and print the summary."""
     args = _parser().parse_args(argv)
+    return run_cli("csa-evaluate", args.debug, lambda: _evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.size < 16:
+        raise UserError(f"--size must be at least 16 pixels, got {args.size}")
     images = load_images(args.images, args.size, args.max_images)
     if args.masks == "center":
         masks: MaskSource = center_masks(args.size)
