@@ -319,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     if args.size < 16:
         raise UserError(f"--size must be at least 16 pixels, got {args.size}")
+    methods = build_methods(args.methods, args.checkpoint)  # a misspelt method fails before any image is read
     images = load_images(args.images, args.size, args.max_images)
     if args.masks == "center":
         masks: MaskSource = center_masks(args.size)
@@ -326,7 +327,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         masks = irregular_masks(args.size, args.per_bucket, args.seed)
     else:
         masks = load_masks(args.masks, args.size, args.invert_masks)
-    methods = build_methods(args.methods, args.checkpoint)
     rows = run_evaluation(images, masks, methods, args.out, n_strips=args.strips)
     print(summary_markdown(rows, list(methods)))
     print(f"wrote {len(rows)} rows to {Path(args.out) / 'results.csv'}, summary.md and strips.png")
