@@ -190,3 +190,44 @@ def test_evaluate_searches_subfolders(tmp_path):
     with open(tmp_path / "eval" / "results.csv", newline="") as f:
         names = sorted(row["image"] for row in csv.DictReader(f))
     assert names == ["a/same_name", "b/c/same_name"]
+
+
+def _readme_commands() -> list[list[str]]:
+    """`python -m csa_lib.<module> ...` lines of the README's bash blocks, continuations joined, comments cut."""
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("python -m csa_lib."):
+                commands.append(shlex.split(line)[2:])
+    return commands
+
+
+def test_readme_commands_use_flags_that_exist(tmp_path):
+    """Each README command parses (its module's own parser); the runnable inpaint line really runs."""
+    from csa_lib import evaluate, inpaint, train
+
+    commands = _readme_commands()
+    modules = {args[0] for args in commands}
+    assert {"csa_lib.train", "csa_lib.evaluate", "csa_lib.inpaint"} <= modules, modules
+    parsers = {"csa_lib.train": train.build_parser, "csa_lib.evaluate": evaluate._parser,
+               "csa_lib.inpaint": inpaint.build_parser}
+    for module, *args in commands:
+        parsers[module]().parse_args(args)  # exits (status 2) on a flag that does not exist
+    runnable = [args for args in commands if args[0] == "csa_lib.inpaint" and args[1].startswith("data/samples/")]
+    assert runnable
+    for module, *args in runnable:
+        out = tmp_path / "readme_filled.png"
+        done = subprocess.run([sys.executable, "-m", module, *[str(ROOT / a) if a.startswith("data/") else a
+                                                                for a in args[:-1]], str(out)],
+                              cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and out.is_file(), done.stderr[-2000:]
+
+
+def test_readme_fine_tune_line_matches_ndf_to_ngf():
+    tune = next(args for args in _readme_commands() if "--init-generator" in args)
+    assert tune[tune.index("--ngf") + 1] == tune[tune.index("--ndf") + 1]
+    assert "--max-steps" in (ROOT / "README.md").read_text()
