@@ -377,9 +377,38 @@ class Trainer:
         quiet = {} if self.is_main else {"disable": True}  # rank 0 shows the bar (TQDM_DISABLE=1 hides it)
         bar = tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True, **quiet)
         self.stopped_by, self._last_save_time = None, time.monotonic()
+        restore_signals = self._catch_stop_signals()
         try:
-            with self._stop_on_signals():
-                self._loop(total, bar)
+            while self.step < total:
+                self._start_epoch()
+                for batch in self.loader:
+                    logs = self.train_step(batch)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    bar.update(1)
+                    self._record(logs, bar)
+                    if self.cfg.sample_every > 0 and self.step % self.cfg.sample_every == 0:
+                        self.save_samples()
+                    minutes = self.cfg.save_every_minutes
+                    stop, late = self._agreed(self.stopped_by is not None,
+                                              minutes > 0 and time.monotonic() - self._last_save_time >= 60 * minutes)
+                    if late or (self.cfg.save_every > 0 and self.step % self.cfg.save_every == 0):
+                        self.save()
+                    self._trigger("on_step_end", logs)
+                    if stop:  # no next batch is fetched: save below and say how to resume
+                        self.stopped_by = self.stopped_by or "a signal on another rank"
+                        break
+                    if self.step >= total:
+                        break
+                else:  # the epoch ran out: next epoch, LR schedule step
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    for s in self.schedulers.values():
+                        s.step()
+                    self._trigger("on_epoch_end")
+                if self.stopped_by is not None:
+                    break
+            restore_signals()
             if self._last_saved_step != self.step:
                 self.save()
             if self.stopped_by is not None and self.is_main:
@@ -388,35 +417,32 @@ class Trainer:
                       f"--checkpoints-dir {self.out_dir} --resume", file=sys.stderr)
             self._trigger("on_fit_end")
         finally:
+            restore_signals()
             bar.close()
             if self._tb is not None:
                 self._tb.flush()
         return self.history
 
-    @contextlib.contextmanager
-    def _stop_on_signals(self) -> Iterator[None]:
-        """While training, SIGINT (Ctrl-C) and SIGTERM end fit() after the current step, with a checkpoint.
+    def _catch_stop_signals(self) -> Callable[[], None]:
+        """Until the returned function is called, SIGINT (Ctrl-C) and SIGTERM end fit() after the current step.
 
         A second signal gets the previous handler (Ctrl-C then interrupts at once). Only the main
         thread can set handlers; elsewhere signals keep their usual effect.
         """
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
         previous: dict[int, Any] = {}
+
+        def restore() -> None:
+            while previous:
+                signal.signal(*previous.popitem())
 
         def stop(signum: int, frame: Any) -> None:
             self.stopped_by = signal.Signals(signum).name
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            restore()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, stop)
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, stop)
+        return restore
 
     def _agreed(self, *flags: bool) -> list[bool]:
         """Each flag true on any rank (one all-reduce under DDP), so that every rank saves and stops together."""
@@ -425,36 +451,6 @@ class Trainer:
         values = torch.tensor([float(f) for f in flags], device=self.device)
         dist.all_reduce(values, op=dist.ReduceOp.MAX)
         return (values > 0).tolist()
-
-    def _loop(self, total: int, bar: Any) -> None:
-        """Steps until `total` or a stop signal; checkpoints every save_every steps and save_every_minutes."""
-        while self.step < total:
-            self._start_epoch()
-            for batch in self.loader:
-                logs = self.train_step(batch)
-                self.step += 1
-                self.batch_in_epoch += 1
-                bar.update(1)
-                self._record(logs, bar)
-                if self.cfg.sample_every > 0 and self.step % self.cfg.sample_every == 0:
-                    self.save_samples()
-                minutes = self.cfg.save_every_minutes
-                stop, late = self._agreed(self.stopped_by is not None,
-                                          minutes > 0 and time.monotonic() - self._last_save_time >= 60 * minutes)
-                if late or (self.cfg.save_every > 0 and self.step % self.cfg.save_every == 0):
-                    self.save()
-                self._trigger("on_step_end", logs)
-                if stop:
-                    self.stopped_by = self.stopped_by or "a signal on another rank"
-                    return  # no next batch is fetched: fit() saves and says how to resume
-                if self.step >= total:
-                    break
-            else:  # the epoch ran out: next epoch, LR schedule step
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                for s in self.schedulers.values():
-                    s.step()
-                self._trigger("on_epoch_end")
 
     def _trigger(self, event: str, *args: Any) -> None:
         hooks = ("on_step_end", "on_epoch_end", "on_fit_end")
