@@ -35,11 +35,12 @@ from .viz import NotebookFigure, hide_ticks, to_chw, to_hwc
 __all__ = [
     "AttentionExplorer", "attention_explorer", "best_match", "cell_box", "contextual_attention",
     "demo_image", "hole_index", "hole_positions", "plot_blend_weights", "plot_chain",
-    "plot_curves", "plot_feature_mask", "plot_feature_panels", "plot_maps", "plot_score_map", "run_with_csa_input", "shift_copy",
+    "blend_summary", "describe_blend", "plot_curves", "plot_feature_mask", "plot_feature_panels", "plot_maps", "plot_score_map", "run_with_csa_input", "shift_copy",
 ]
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "images"
 _QUERY_COLOUR, _MATCH_COLOUR = "tab:red", "white"
+_HOLE_GREY = (0.83, 0.83, 0.83)  # matplotlib's "lightgrey", opaque over the hole
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +180,11 @@ def plot_score_map(attention: CSAAttention, sample: int, row: int, col: int,
         H, W = img.shape[:2]
         ax = axes[1]
         ax.imshow(img, interpolation="nearest")
-        ax.imshow(shown, cmap=cmap, alpha=0.45, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest")
+        # scores over the known cells, see-through; the hole cells opaque grey: what the model cannot see
+        overlay = cmap(Normalize(float(shown.min()), float(shown.max()))(shown))  # (h,w,4)
+        overlay[..., 3] = np.where(np.ma.getmaskarray(shown), 1.0, 0.45)
+        overlay[np.ma.getmaskarray(shown), :3] = _HOLE_GREY
+        ax.imshow(overlay, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest")
         q_box, m_box = cell_box(row, col, (h, w), (H, W)), cell_box(mr, mc, (h, w), (H, W))
         for (x0, y0, bw, bh), colour, label in ((q_box, _QUERY_COLOUR, "query cell"), (m_box, "yellow", "match cell")):
             ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), bw, bh, fill=False, edgecolor=colour, linewidth=2,
@@ -210,6 +215,40 @@ def plot_blend_weights(attention: CSAAttention, sample: int = 0) -> Figure:
         ax.set_title(f"{name}: {label}\nhole mean {float(masked.mean()):.3f}; grey = known")
         hide_ticks(ax)
     return fig
+
+
+def blend_summary(attention: CSAAttention, sample: int = 0) -> dict[str, float]:
+    """Over one sample's hole cells: mean, min and max of weight_match and weight_prev, and the share outside [0, 1]."""
+    _check_sample(attention, sample)
+    hole = attention.hole[sample].bool()  # (h,w)
+    match = attention.weight_match[sample][hole].double()  # (T,)
+    prev = attention.weight_prev[sample][hole].double()  # (T,)
+    if match.numel() == 0:
+        raise ValueError(f"sample {sample} has no hole cell")
+    outside = ((match < 0) | (match > 1) | (prev < 0) | (prev > 1)).double().mean()
+    return {"cells": match.numel(), "match_mean": float(match.mean()), "prev_mean": float(prev.mean()),
+            "match_min": float(match.min()), "match_max": float(match.max()),
+            "prev_min": float(prev.min()), "prev_max": float(prev.max()), "outside": float(outside)}
+
+
+def describe_blend(attention: CSAAttention, sample: int = 0, barely: float = 0.25) -> str:
+    """A plain sentence on what the blend weights show: does the layer copy its matches or carry the previous cell?"""
+    s = blend_summary(attention, sample)
+    head = (f"On average a hole cell takes {s['match_mean']:.2f} of its best match (weight_match) and "
+            f"{s['prev_mean']:.2f} of the previous hole cell (weight_prev), over {s['cells']} hole cells.")
+    if s["match_mean"] < barely:
+        verdict = ("This model barely uses its matches: the CSA layer mostly carries the previous hole cell "
+                   "along the raster chain, so the best matches in the score maps hardly reach its output.")
+    elif s["match_mean"] > 1 - barely:
+        verdict = ("This model mostly copies its best matches: the previous hole cell adds little, so the fill "
+                   "follows the score maps closely.")
+    else:
+        verdict = "This model mixes both: each hole cell blends its best match with the cell generated before it."
+    rest = ""
+    if s["outside"] > 0:
+        rest = (f" {s['outside']:.0%} of the hole cells have weights outside [0, 1] (weight_match from "
+                f"{s['match_min']:.2f} to {s['match_max']:.2f}): an extrapolation there, not a blend.")
+    return f"{head} {verdict}{rest}"
 
 
 def plot_chain(attention: CSAAttention, sample: int = 0, background: Tensor | None = None) -> Figure:

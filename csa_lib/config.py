@@ -67,6 +67,7 @@ class Config:
     log_every: int = option(10, "steps between loss-log rows")
     sample_every: int = option(500, "steps between sample strips")
     save_every: int = option(1000, "steps between checkpoints (and at the end)")
+    save_every_minutes: float = option(10.0, "also save when this many minutes passed since the last save (0 = off)")
     keep_checkpoints: int = option(3, "older step checkpoints are deleted")
 
     def __post_init__(self) -> None:

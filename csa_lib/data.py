@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import signal
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -295,10 +296,14 @@ def build_datasets(cfg: Any) -> tuple[InpaintingDataset, InpaintingDataset]:
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader worker_init_fn: seed NumPy and `random` from the worker's torch seed."""
+    """DataLoader worker_init_fn: seed NumPy and `random` from the worker's torch seed; ignore SIGINT/SIGTERM."""
     worker_seed = torch.initial_seed() % 2**32
     np.random.seed(worker_seed)
     random.seed(worker_seed)
+    # Ctrl-C reaches the whole process group: the main process saves and stops, and ends its workers
+    # itself, so a worker must not die first (the main process would then fail fetching a batch).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def make_loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, seed: int,

@@ -4,7 +4,6 @@ Usage: python -m csa_lib.demo [--checkpoint PATH] [--samples data/samples] [--ou
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from PIL import Image
 from . import imageio
 from .baselines import telea
 from .inference import inpaint, load_model
+from .cli import Parser, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,18 +59,19 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
-    parser = argparse.ArgumentParser(description="Inpaint the sample photos and save a comparison figure.")
+    parser = Parser(prog="python -m csa_lib.demo", description="Inpaint the sample photos and save a comparison figure.")
     parser.add_argument("--checkpoint", default=None, help="checkpoint path (default: the shipped demo model)")
-    parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples")
-    parser.add_argument("--out", type=Path, default=Path("outputs"))
+    parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples",
+                        help="folder with images/ and masks/")
+    parser.add_argument("--out", type=Path, default=Path("outputs"), help="where demo.png and the results go")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         figure = run_demo(args.checkpoint, args.samples, args.out)
-    except FileNotFoundError as error:
-        print(f"demo: {error}", file=sys.stderr)
-        return 1
-    print(f"figure written to {figure.resolve()}")
-    return 0
+        print(f"figure written to {figure.resolve()}")
+        return 0
+
+    return run_cli("python -m csa_lib.demo", args.debug, body)
 
 
 if __name__ == "__main__":

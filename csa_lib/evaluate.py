@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from csa_lib import imageio, inference
 from csa_lib.baselines import BASELINES, Inpainter
+from csa_lib.cli import Parser, UserError, run_cli
 from csa_lib.masks import center_mask, irregular_mask, random_irregular_mask
 from csa_lib.metrics import (
     HOLE_BUCKETS,
@@ -47,14 +48,19 @@ EvalMasks = MaskList | Callable[[int, str], MaskList]  # not csa_lib.masks.MaskS
 
 
 def _image_files(folder: str | Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name."""
+    """Image files in ``folder`` and its subfolders (as training searches), sorted by path."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    files = imageio.list_images(folder, recursive=False)
+    files = imageio.list_images(folder, recursive=True)
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its subfolders")
     return files
+
+
+def _name(path: Path, folder: str | Path) -> str:
+    """A file's name in the results: its stem, with its subfolders (``city/0001``) when it is in one."""
+    return path.relative_to(folder).with_suffix("").as_posix()
 
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
@@ -65,8 +71,8 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
 
 
 def load_images(folder: str | Path, size: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """Every image in a folder as (file stem, uint8 (size, size, 3)), sorted by name."""
-    return [(p.stem, load_image(p, size)) for p in _image_files(folder)[:limit]]
+    """Every image in a folder and its subfolders as (name, uint8 (size, size, 3)), sorted by path."""
+    return [(_name(p, folder), load_image(p, size)) for p in _image_files(folder)[:limit]]
 
 
 def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tuple[str, np.ndarray]]:
@@ -75,7 +81,7 @@ def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tupl
     for path in _image_files(folder):
         fitted = ImageOps.fit(imageio.mask_plane(path), (size, size), Image.Resampling.NEAREST)
         hole = imageio.hole_of(fitted)  # (size, size) bool
-        masks.append((path.stem, ~hole if invert else hole))
+        masks.append((_name(path, folder), ~hole if invert else hole))
     return masks
 
 
@@ -329,14 +335,14 @@ def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
 
 def _parser() -> argparse.ArgumentParser:
     """Command-line arguments of ``python -m csa_lib.evaluate``."""
-    parser = argparse.ArgumentParser(prog="csa-evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--images", default="data/samples/images", help="folder of images (default: data/samples/images)")
+    parser = Parser(prog="csa-evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--images", default="data/samples/images", help="folder of images (searched recursively)")
     parser.add_argument("--masks", default="irregular",
                         help="'center' (the original's 120 px square at 256 px), 'center_half' (rows/cols size/4..3size/4-1), "
                              "'irregular' (procedural, per hole bucket), 'freeform' (seeded, --hole-range) "
-                             "or a folder of mask images (white = hole) (default: irregular)")
+                             "or a folder of mask images (white = hole, searched recursively)")
     parser.add_argument("--hole-range", default="0.15,0.35",
-                        help="hole ratio range of the 'freeform' masks, 'lo,hi' (default: 0.15,0.35)")
+                        help="hole ratio range of the 'freeform' masks, 'lo,hi'")
     parser.add_argument("--invert-masks", action="store_true", help="mask folder images use black = hole")
     parser.add_argument("--checkpoint", default=None, help="CSA checkpoint (default: the shipped demo model)")
     parser.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to this")
@@ -344,7 +350,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"comma-separated, from {', '.join([*CSA_METHODS, *BASELINES])} (csa_raw: without the Poisson blend)")
     parser.add_argument("--out", default="outputs/eval", help="output folder")
     parser.add_argument("--per-bucket", type=int, default=1, help="irregular masks per hole bucket per image")
-    parser.add_argument("--max-images", type=int, default=None, help="use only the first N images")
+    parser.add_argument("--max-images", type=int, default=None, help="use only the first N images (default: all)")
     parser.add_argument("--strips", type=int, default=4, help="examples shown in strips.png")
     parser.add_argument("--seed", type=int, default=0, help="seed of the irregular masks")
     return parser
@@ -353,6 +359,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point: evaluate, write results.csv, summary.md, strips.png and print the summary."""
     args = _parser().parse_args(argv)
+    return run_cli("csa-evaluate", args.debug, lambda: _evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.size < 16:
+        raise UserError(f"--size must be at least 16 pixels, got {args.size}")
+    methods = build_methods(args.methods, args.checkpoint)  # a misspelt method fails before any image is read
     images = load_images(args.images, args.size, args.max_images)
     if args.masks == "center":
         masks: EvalMasks = center_masks(args.size)
@@ -365,7 +378,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         masks = freeform_masks(args.size, (lo, hi), args.seed, args.per_bucket)
     else:
         masks = load_masks(args.masks, args.size, args.invert_masks)
-    methods = build_methods(args.methods, args.checkpoint)
     rows = run_evaluation(images, masks, methods, args.out, n_strips=args.strips)
     print(summary_markdown(rows, list(methods)))
     print(f"wrote {len(rows)} rows to {Path(args.out) / 'results.csv'}, summary.md and strips.png")

@@ -26,7 +26,10 @@ import dataclasses
 import math
 import os
 import random
+import signal
 import sys
+import threading
+import time
 import types
 import typing
 import warnings
@@ -41,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler
 
 from . import checkpoint as ckpt
+from .cli import Parser, UserError, device, run_cli
 from .config import MASK_TYPES, Config
 from .losses import LossNetworks, discriminator_losses, generator_losses
 from .model import build_models
@@ -200,6 +204,8 @@ class Trainer:
         self._sample_batch: dict[str, Tensor] | None = None
         self._tb = None
         self._last_saved_step = -1
+        self._last_save_time = time.monotonic()
+        self.stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended fit() early
 
         if resume:
             self._resume(resume)
@@ -369,6 +375,8 @@ class Trainer:
                               RuntimeWarning, stacklevel=2)
         quiet = {} if self.is_main else {"disable": True}  # rank 0 shows the bar (TQDM_DISABLE=1 hides it)
         bar = tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True, **quiet)
+        self.stopped_by, self._last_save_time = None, time.monotonic()
+        restore_signals = self._catch_stop_signals()
         try:
             while self.step < total:
                 self._start_epoch()
@@ -380,9 +388,15 @@ class Trainer:
                     self._record(logs, bar)
                     if self.cfg.sample_every > 0 and self.step % self.cfg.sample_every == 0:
                         self.save_samples()
-                    if self.cfg.save_every > 0 and self.step % self.cfg.save_every == 0:
+                    minutes = self.cfg.save_every_minutes
+                    stop, late = self._agreed(self.stopped_by is not None,
+                                              minutes > 0 and time.monotonic() - self._last_save_time >= 60 * minutes)
+                    if late or (self.cfg.save_every > 0 and self.step % self.cfg.save_every == 0):
                         self.save()
                     self._trigger("on_step_end", logs)
+                    if stop:  # no next batch is fetched: save below and say how to resume
+                        self.stopped_by = self.stopped_by or "a signal on another rank"
+                        break
                     if self.step >= total:
                         break
                 else:  # the epoch ran out: next epoch, LR schedule step
@@ -391,14 +405,51 @@ class Trainer:
                     for s in self.schedulers.values():
                         s.step()
                     self._trigger("on_epoch_end")
+                if self.stopped_by is not None:
+                    break
+            restore_signals()
             if self._last_saved_step != self.step:
                 self.save()
+            if self.stopped_by is not None and self.is_main:
+                print(f"\n{self.stopped_by}: stopped at step {self.step} of {total}, saved "
+                      f"{self.out_dir / ckpt.LAST_NAME}; continue with: python -m csa_lib.train "
+                      f"--checkpoints-dir {self.out_dir} --resume", file=sys.stderr)
             self._trigger("on_fit_end")
         finally:
+            restore_signals()
             bar.close()
             if self._tb is not None:
                 self._tb.flush()
         return self.history
+
+    def _catch_stop_signals(self) -> Callable[[], None]:
+        """Until the returned function is called, SIGINT (Ctrl-C) and SIGTERM end fit() after the current step.
+
+        A second signal gets the previous handler (Ctrl-C then interrupts at once). Only the main
+        thread can set handlers; elsewhere signals keep their usual effect.
+        """
+        previous: dict[int, Any] = {}
+
+        def restore() -> None:
+            while previous:
+                signal.signal(*previous.popitem())
+
+        def stop(signum: int, frame: Any) -> None:
+            self.stopped_by = signal.Signals(signum).name
+            restore()
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, stop)
+        return restore
+
+    def _agreed(self, *flags: bool) -> list[bool]:
+        """Each flag true on any rank (one all-reduce under DDP), so that every rank saves and stops together."""
+        if not self.distributed:
+            return list(flags)
+        values = torch.tensor([float(f) for f in flags], device=self.device)
+        dist.all_reduce(values, op=dist.ReduceOp.MAX)
+        return (values > 0).tolist()
 
     def _trigger(self, event: str, *args: Any) -> None:
         hooks = ("on_step_end", "on_epoch_end", "on_fit_end")
@@ -582,7 +633,7 @@ class Trainer:
         if self.is_main:
             path = ckpt.save_training_checkpoint(self.out_dir, self.state_dict(), self.cfg.keep_checkpoints)
         _barrier()
-        self._last_saved_step = self.step
+        self._last_saved_step, self._last_save_time = self.step, time.monotonic()
         return path
 
     def close(self) -> None:
@@ -622,12 +673,12 @@ def config_flag(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """Argparse parser with one flag per Config field (bools as --x/--no-x), plus --smoke, --resume, --device."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="csa-train", description="Train CSA inpainting. Unset flags keep the Config (or --smoke, or resumed) value.")
     parser.add_argument("--smoke", action="store_true", help="start from Config.smoke() (64 px, ngf 8, random VGG)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest valid checkpoint in --checkpoints-dir (and its config)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    parser.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     group = parser.add_argument_group("config", "every Config field (see csa_lib/config.py)")
     hints = typing.get_type_hints(Config)
     defaults = Config()
@@ -657,10 +708,27 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
     return base.replace(**given)
 
 
+def _vgg_hint(error: Exception) -> UserError:
+    """The missing-ImageNet-VGG16 error in the flags the user typed."""
+    from .vgg import IMAGENET_WEIGHTS, imagenet_weights_path
+    return UserError(f"no ImageNet VGG16 weights (not in {imagenet_weights_path()}, and the download failed: "
+                     f"{type(error.__cause__ or error).__name__}); train without the VGG terms with --no-use-vgg, "
+                     f"or pass --vgg-weights PATH (a VGG16 state dict such as {IMAGENET_WEIGHTS.url}, downloaded "
+                     f"elsewhere)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point (`python -m csa_lib.train`, `csa-train`)."""
+    """CLI entry point (`python -m csa_lib.train`, `csa-train`); user errors are one line and exit status 2."""
     args = build_parser().parse_args(argv)
-    cfg = config_from_args(args)
+    return run_cli("csa-train", args.debug, lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .vgg import VGGWeightsUnavailable
+    try:
+        cfg = config_from_args(args)
+    except ValueError as error:  # Config.__post_init__ checks the values
+        raise UserError(f"bad setting: {error}") from error
     resume: bool | Path = False
     if args.resume:
         found = ckpt.latest_checkpoint(cfg.checkpoints_dir)
@@ -670,9 +738,14 @@ def main(argv: list[str] | None = None) -> int:
             resume = found
         else:
             print(f"--resume: no valid checkpoint in {cfg.checkpoints_dir}, starting from scratch", file=sys.stderr)
-    trainer = Trainer(cfg, device=args.device, resume=resume)
+    try:
+        trainer = Trainer(cfg, device=args.device, resume=resume)
+    except VGGWeightsUnavailable as error:
+        raise _vgg_hint(error) from error
     try:
         trainer.fit()
+        if trainer.stopped_by is not None:
+            return 128 + getattr(signal, trainer.stopped_by, signal.SIGINT)  # 130 (Ctrl-C) / 143, as shells expect
         if trainer.is_main:
             print(f"done: step {trainer.step}, checkpoint {Path(cfg.checkpoints_dir) / ckpt.LAST_NAME}, "
                   f"log {trainer.log_path}")

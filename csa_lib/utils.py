@@ -1,7 +1,9 @@
-"""Small shared helpers: seeding and tensor <-> PIL conversion of [-1, 1] images."""
+"""Small shared helpers: seeding, tensor <-> PIL conversion of [-1, 1] images, a notebook's run folder."""
 from __future__ import annotations
 
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,3 +39,32 @@ def from_pil(pil: Image.Image) -> torch.Tensor:
     array = np.asarray(pil.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
     tensor = torch.from_numpy(array.copy()).permute(2, 0, 1)  # (3, H, W) uint8
     return tensor.to(torch.float32) / 127.5 - 1.0  # (3, H, W) in [-1, 1]
+
+
+RUN_MARKER = ".created_by"
+RUN_OUTPUTS = ("step_*.pt", "last.pt", "log.csv", "samples/step_*.png", "tb/events.out.tfevents.*", RUN_MARKER)
+
+
+def fresh_run_dir(path: str | os.PathLike, owner: str) -> Path:
+    """An empty run folder for `owner` (e.g. "train.ipynb"); removes only what an earlier run of `owner` wrote there.
+
+    A missing or empty folder is created and marked with a `.created_by` file naming `owner`. A folder
+    with that mark loses the trainer's outputs (RUN_OUTPUTS) and keeps anything else. Any other
+    non-empty folder is left alone: FileExistsError, naming it.
+    """
+    folder = Path(path)
+    marker = folder / RUN_MARKER
+    if folder.is_dir() and any(folder.iterdir()):
+        if not marker.is_file() or marker.read_text().strip() != owner:
+            raise FileExistsError(f"{folder} holds files that {owner} did not write: choose another folder, "
+                                  f"or empty it yourself (nothing was deleted)")
+        for pattern in RUN_OUTPUTS:
+            for found in folder.glob(pattern):
+                if found.is_file():
+                    found.unlink()
+        for sub in ("samples", "tb"):
+            if (folder / sub).is_dir() and not any((folder / sub).iterdir()):
+                (folder / sub).rmdir()
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(owner + "\n")
+    return folder

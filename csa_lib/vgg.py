@@ -40,6 +40,10 @@ def imagenet_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+class VGGWeightsUnavailable(RuntimeError):
+    """The ImageNet VGG16 weights are neither in the torch hub cache nor downloadable (offline)."""
+
+
 def _offline_message(error: BaseException) -> str:
     url, target = IMAGENET_WEIGHTS.url, imagenet_weights_path()
     return (
@@ -61,7 +65,7 @@ def _load_imagenet_state_dict() -> dict[str, Tensor]:
         return torch.hub.load_state_dict_from_url(IMAGENET_WEIGHTS.url, map_location="cpu",
                                                   progress=True, check_hash=True)
     except (OSError, RuntimeError) as error:  # URLError/HTTPError/timeouts are OSErrors; bad hash = RuntimeError
-        raise RuntimeError(_offline_message(error)) from error
+        raise VGGWeightsUnavailable(_offline_message(error)) from error
 
 
 def _features_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 from torchvision.utils import make_grid
 
@@ -23,14 +24,19 @@ from .utils import to_pil
 
 STRIP_COLUMNS = ("input", "coarse", "refined", "composite", "truth")
 DISPLAY_DPI = 80  # notebook pictures: sharp enough, small enough to keep in a notebook
+MIN_DISPLAY_WIDTH = 1000  # pixels: a narrow figure is drawn at a higher dpi, so it reads on a projector
 
 
 class NotebookFigure(Figure):
-    """A matplotlib Figure that shows itself as a PNG when a notebook cell ends with it (no pyplot needed)."""
+    """A matplotlib Figure that shows itself as a PNG, at least MIN_DISPLAY_WIDTH px wide (no pyplot needed)."""
+
+    def display_dpi(self) -> float:
+        """DISPLAY_DPI, or more for a figure narrower than MIN_DISPLAY_WIDTH pixels at that dpi."""
+        return max(DISPLAY_DPI, MIN_DISPLAY_WIDTH / self.get_figwidth())
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=DISPLAY_DPI)
+        self.savefig(buffer, format="png", dpi=self.display_dpi())
         return buffer.getvalue()
 
 
@@ -55,11 +61,26 @@ def sample_strip(image: Tensor, mask: Tensor, out: Any, max_rows: int = 4) -> Te
     return make_grid(tiles.flatten(0, 1), nrow=len(columns), padding=2, pad_value=-1.0)  # (3, H', W')
 
 
+def label_columns(strip: Image.Image, labels: Sequence[str], band: int = 18) -> Image.Image:
+    """`strip` with a white band on top naming its equal-width columns (a make_grid with 2-px padding)."""
+
+    width, height = strip.size
+    labelled = Image.new("RGB", (width, height + band), "white")
+    labelled.paste(strip.convert("RGB"), (0, band))
+    draw = ImageDraw.Draw(labelled)
+    font = ImageFont.load_default(size=max(8, band - 6))
+    step = (width - 2) / len(labels)  # tile + 2 px padding
+    for k, label in enumerate(labels):
+        centre = 2 + step * k + (step - 2) / 2
+        draw.text((centre, band / 2), label, fill="black", font=font, anchor="mm")
+    return labelled
+
+
 def save_sample_strip(path: str | os.PathLike, image: Tensor, mask: Tensor, out: Any, max_rows: int = 4) -> Path:
-    """Write `sample_strip(...)` as a PNG (parent folders are created); returns the path."""
+    """Write `sample_strip(...)` as a PNG with its columns named on top (STRIP_COLUMNS); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(sample_strip(image, mask, out, max_rows)).save(path)
+    label_columns(to_pil(sample_strip(image, mask, out, max_rows)), STRIP_COLUMNS).save(path)
     return path
 
 

@@ -32,12 +32,17 @@ from .masks import strokes_to_mask
 InpaintFn = Callable[[Image.Image, Image.Image], Image.Image]
 
 TOOLS = ("brush", "eraser", "rect")
+UPLOAD_LABEL = "Upload a photo\u2026"  # the upload button's label (the CSS below draws it)
 PREVIEW_MAX = 1024  # longest side of the PNG sent to the browser (2x a 512-px canvas, for hi-dpi screens)
 
 _CSS = """
 .csa-mp { display: inline-flex; flex-direction: column; gap: 6px; max-width: 100%;
   font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px;
   color: var(--jp-ui-font-color1, #222); }
+/* ipywidgets' FileUpload always appends its file count ("Upload (0)"); show a plain label instead. */
+.csa-upload.widget-upload { font-size: 0; }
+.csa-upload.widget-upload > i { font-size: var(--jp-widgets-font-size, 13px); margin-right: 6px; }
+.csa-upload.widget-upload::after { content: "Upload a photo\\2026"; font-size: var(--jp-widgets-font-size, 13px); }
 .csa-mp-toolbar { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; }
 .csa-mp-btn { padding: 2px 9px; border: 1px solid #8a8a8a; border-radius: 3px; background: #f3f3f3;
   color: #222; cursor: pointer; font: inherit; line-height: 1.6; }
@@ -435,7 +440,9 @@ class InpaintApp(W.VBox):
         self._saved = 0
 
         self.painter = MaskPainter(image, max_display=max_display)
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="Load image")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description=UPLOAD_LABEL,
+                                   tooltip="choose a photo on this computer to paint on")
+        self.upload.add_class("csa-upload")  # the painter's CSS shows UPLOAD_LABEL without the file count
         self.inpaint_button = W.Button(description="Inpaint", button_style="primary", tooltip="fill the painted hole")
         self.auto_checkbox = W.Checkbox(value=False, description="auto", indent=False,
                                         tooltip="inpaint after each stroke", layout=W.Layout(width="auto"))

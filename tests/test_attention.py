@@ -186,3 +186,53 @@ def test_contextual_attention_at_scale_zero_is_the_known_mean(toy):
 def test_figures_render_as_png_in_notebooks(toy):
     png = A.plot_chain(toy[3])._repr_png_()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _weights(match: list[float]):
+    """An attention-like record with 4 hole cells of 2x3: weight_match as given, weight_prev = 1 - it."""
+    hole = torch.tensor([[[False, True, True], [True, True, False]]])  # (1,2,3)
+    wm = torch.ones(1, 2, 3)
+    wm[hole] = torch.tensor(match)
+    wp = torch.where(hole, 1 - wm, torch.zeros(1, 2, 3))
+    from types import SimpleNamespace
+    return SimpleNamespace(hole=hole, weight_match=wm, weight_prev=wp, size=(2, 3))
+
+
+def test_blend_summary_by_hand():
+    s = A.blend_summary(_weights([1.0, -0.2, 0.1, -0.1]))
+    assert s["cells"] == 4
+    assert s["match_mean"] == pytest.approx(0.2) and s["prev_mean"] == pytest.approx(0.8)
+    assert (s["match_min"], s["match_max"]) == pytest.approx((-0.2, 1.0))
+    assert s["outside"] == pytest.approx(0.5)  # cells with -0.2 (prev 1.2) and -0.1 (prev 1.1)
+
+
+def test_describe_blend_says_when_the_matches_are_barely_used():
+    barely = A.describe_blend(_weights([1.0, -0.2, 0.1, -0.1]))
+    assert "barely uses its matches" in barely and "0.20 of its best match" in barely
+    assert "50% of the hole cells have weights outside [0, 1]" in barely
+    copies = A.describe_blend(_weights([1.0, 0.9, 0.8, 0.9]))
+    assert "mostly copies its best matches" in copies and "outside" not in copies
+    assert "mixes both" in A.describe_blend(_weights([1.0, 0.5, 0.4, 0.3]))
+
+
+def test_score_map_hides_the_hole_on_the_image(toy):
+    _, hole, _, att = toy
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    fig = A.plot_score_map(att, 0, 3, 4, image=image[0])
+    overlay = fig.axes[1].images[-1].get_array()  # (h,w,4) RGBA over the image
+    h0 = hole[0, 0].numpy()
+    assert np.all(overlay[h0][:, 3] == 1.0)  # opaque: the hidden content cannot show through
+    assert np.all(overlay[~h0][:, 3] < 1.0)  # the known cells stay visible under their scores
+
+
+@pytest.mark.parametrize("make", [
+    lambda att: A.plot_chain(att), lambda att: A.plot_blend_weights(att), lambda att: A.plot_score_map(att, 0, 3, 4),
+    lambda att: A.plot_curves([0, 1], {"a": [0, 1]}), lambda att: A.plot_maps({"m": torch.rand(8, 8)}),
+])
+def test_notebook_figures_are_wide_enough_for_a_projector(toy, make):
+    from io import BytesIO
+
+    from PIL import Image
+
+    with Image.open(BytesIO(make(toy[3])._repr_png_())) as png:
+        assert png.width >= 1000, png.size

@@ -253,6 +253,8 @@ def test_paint_and_inpaint_in_jupyterlab(tmp_path: Path) -> None:
                 error = panel.locator(".csa-mp-error").filter(has_text="Could not load 'notes.png'")
                 error.wait_for(timeout=30_000)
                 error_color = error.evaluate("e => getComputedStyle(e).color")
+                upload_label = panel.locator("button.widget-upload").evaluate(
+                    "b => [getComputedStyle(b, '::after').content, getComputedStyle(b).fontSize]")
                 cells.nth(0).locator(".jp-OutputArea-output").screenshot(
                     path=str(ARTIFACTS / "mask_painter_bad_upload.png"))
             finally:
@@ -275,3 +277,4 @@ def test_paint_and_inpaint_in_jupyterlab(tmp_path: Path) -> None:
     assert int(values["OUTSIDE_CHANGED"]) == 0, values
     assert int(values["INSIDE_CHANGED"]) == mask_sum, values
     assert error_color == "rgb(192, 0, 0)", error_color
+    assert upload_label == ['"Upload a photo\u2026"', "0px"], upload_label  # no "Load image (0)"

@@ -122,3 +122,32 @@ def test_no_pyc_files_tracked():
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     tracked = [f for f in listed.splitlines() if f.endswith((".pyc", ".pyo")) or "__pycache__/" in f]
     assert not tracked, f"compiled Python files are tracked in git: {tracked[:5]}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_title_cell_comes_first(path: Path):
+    first = _read(path).cells[0]
+    assert first.cell_type == "markdown" and _text(first.source).startswith("# "), \
+        f"{_id(path)}: the first cell must be the title (a '# ...' markdown cell), above the imports"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_answers_hide_in_collapsed_cells_not_html(path: Path):
+    cells = _read(path).cells
+    for index, cell in enumerate(cells):
+        source = _text(cell.source)
+        assert "<details" not in source, f"{_id(path)} cell {index}: raw <details> HTML (JupyterLab shows it as is)"
+        if "answer" in cell.metadata.get("tags", []):
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, \
+                f"{_id(path)} cell {index}: an answer cell must be collapsed (jupyter.source_hidden)"
+    if path.name == "walkthrough.ipynb":
+        answers = [c for c in cells if c.cell_type == "markdown" and "answer" in c.metadata.get("tags", [])]
+        assert len(answers) >= 6 and all(_text(c.source).startswith("**Answer.**") for c in answers)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_no_notebook_deletes_a_folder_tree(path: Path):
+    for index, cell in enumerate(_read(path).cells):
+        if cell.cell_type == "code":
+            assert "rmtree" not in _text(cell.source), \
+                f"{_id(path)} cell {index}: deletes a folder tree (use csa_lib.utils.fresh_run_dir)"

@@ -344,3 +344,41 @@ def test_init_generator_starts_from_trained_weights_and_checks_the_shape(tmp_pat
     assert any(not torch.equal(fresh[k], ours[k]) for k in fresh)  # seed 2 alone would give other weights
     with pytest.raises(ValueError, match="ngf=4.*ngf=8"):
         Trainer(cfg.replace(ngf=8), device="cpu")
+
+
+# --------------------------------------------------------------------------------------------
+# stopping and saving on time
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("minutes, saved", [(2.5, [4, 6]), (0.0, [6])])
+def test_time_based_saves_follow_save_every_minutes(tmp_path, monkeypatch, minutes, saved):
+    import csa_lib.train as train_module
+    clock = [0.0]  # a fake monotonic clock: each step takes one minute
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock[0])
+    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, batch_size=1, max_steps=6, data_root="synthetic",
+                       checkpoints_dir=str(tmp_path / "run"), sample_every=0, save_every=0,
+                       save_every_minutes=minutes, keep_checkpoints=10)
+
+    def one_minute(trainer, logs):
+        clock[0] += 60.0
+
+    Trainer(cfg, [one_minute]).fit()
+    # checks at 0, 1, 2, 3 min: the 4th step is the first 2.5 minutes after the start; then only the end
+    steps = sorted(int(p.stem.split("_")[1]) for p in (tmp_path / "run").glob("step_*.pt"))
+    assert steps == saved
+
+
+def test_sigint_inside_fit_saves_and_returns(tmp_path):
+    import signal
+    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, batch_size=1, max_steps=50, data_root="synthetic",
+                       checkpoints_dir=str(tmp_path / "run"), sample_every=0, save_every=0, save_every_minutes=0)
+    before = signal.getsignal(signal.SIGINT)
+
+    def interrupt_at_3(trainer, logs):
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does (or Jupyter's interrupt button)
+
+    trainer = Trainer(cfg, [interrupt_at_3])
+    trainer.fit()
+    assert trainer.stopped_by == "SIGINT" and trainer.step in (3, 4)  # the handler may run one step later
+    assert ckpt.load_checkpoint(tmp_path / "run" / "last.pt")["step"] == trainer.step
+    assert signal.getsignal(signal.SIGINT) is before  # the usual handler is back after fit()

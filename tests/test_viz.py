@@ -125,3 +125,21 @@ def test_inpaint_strips_layout():
     assert (np.asarray(shown)[3, 3] == 255).all() and np.array_equal(np.asarray(shown)[0, 0], truth[0, 0])
     with pytest.raises(ValueError):
         viz.inpaint_strips([])
+
+
+def test_saved_sample_strips_name_their_columns(tmp_path):
+    from PIL import Image
+
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    out = SimpleNamespace(coarse=image, refined=image, composite=image)
+    grid = viz.sample_strip(image, mask, out)  # (3, H', W')
+    path = viz.save_sample_strip(tmp_path / "s.png", image, mask, out)
+    with Image.open(path) as saved:
+        strip = np.asarray(saved.convert("L"))
+    band = strip.shape[0] - grid.shape[1]
+    assert band > 8 and strip.shape[1] == grid.shape[2]  # a label band on top, same width
+    step = (strip.shape[1] - 2) / len(viz.STRIP_COLUMNS)
+    for k in range(len(viz.STRIP_COLUMNS)):  # every column has dark label pixels above it
+        assert (strip[:band, int(2 + step * k): int(2 + step * (k + 1))] < 128).any(), viz.STRIP_COLUMNS[k]

@@ -292,3 +292,17 @@ def test_default_inpaint_loads_the_model_lazily(monkeypatch: pytest.MonkeyPatch)
     app.inpaint_button.click()
     app.inpaint_button.click()
     assert loads == [None] and app.model == "MODEL" and app.result is not None
+
+
+def test_upload_button_has_a_plain_label() -> None:
+    """ipywidgets draws "description (count)"; the painter's CSS replaces that text with UPLOAD_LABEL."""
+    import re
+
+    from csa_lib import widgets
+
+    app = InpaintApp(image=checker_image(), inpaint_fn=mean_fill)
+    assert "csa-upload" in app.upload._dom_classes and app.upload.description == widgets.UPLOAD_LABEL
+    rule = re.search(r"\.csa-upload\.widget-upload::after \{ content: \"([^\"]*)\"", widgets._CSS)
+    shown = re.sub(r"\\([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), rule.group(1))
+    assert shown == widgets.UPLOAD_LABEL == "Upload a photo\u2026"
+    assert re.search(r"\.csa-upload\.widget-upload \{ font-size: 0; \}", widgets._CSS)  # hides "... (0)"
