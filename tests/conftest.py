@@ -11,6 +11,16 @@ from csa_lib.config import Config
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip `@pytest.mark.gpu` tests when no CUDA device is present."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path) -> Config:
     """64-px (the smallest size the feature discriminator takes), width-4 config, random VGG."""
