@@ -287,3 +287,27 @@ def test_triton_kernels_match_the_reference_in_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "CSA_TRITON": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", TRITON_CHECK], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and "triton-ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_training_step_losses_unchanged_by_the_custom_chain(tiny_cfg, monkeypatch):
+    # the same seed gives the same losses and weights with the chain before (autograd loop) and now
+    from csa_lib import csa_layer
+    from csa_lib.train import Trainer
+    from conftest import centre_mask
+    batch = {"image": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1,
+             "mask": centre_mask(2, 64)}
+    batch["mask"][1, :, 4:20, 30:60] = 1.0  # ragged: the two samples have different hole counts
+
+    def two_steps() -> tuple[dict[str, float], torch.Tensor]:
+        trainer = Trainer(tiny_cfg, device="cpu")
+        trainer.train_step(batch)
+        logs = trainer.train_step(batch)
+        return logs, torch.cat([p.detach().flatten() for p in trainer.generator.parameters()])
+
+    logs_new, weights_new = two_steps()
+    monkeypatch.setattr(csa_layer, "coherent_chain", csa_layer.coherent_chain_autograd)
+    logs_old, weights_old = two_steps()
+    assert logs_new.keys() == logs_old.keys()
+    for k in logs_new:
+        assert logs_new[k] == pytest.approx(logs_old[k], rel=1e-5, abs=1e-6), k
+    torch.testing.assert_close(weights_new, weights_old, rtol=1e-4, atol=1e-6)
