@@ -1,6 +1,9 @@
 """Batched CSA layer vs the literal per-sample loop, at B=8, C=512, 32x32 (the 256-px model's level).
 
-Prints times and the speed-up on the CPU, and on CUDA when present. Usage:
+Prints times and the speed-up on the CPU, and on CUDA when present; then forward and backward times
+and operator / kernel launches per call (from torch.profiler) of the chain as one autograd function
+(`coherent_chain`, Triton on CUDA) against autograd through the per-step loop (`coherent_chain_autograd`,
+the code before), measured interleaved. Usage:
     python benchmarks/bench_csa_layer.py [--batch 8] [--repeats 5] [--mask centre|irregular]
 """
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 
 import torch
 
+from csa_lib import csa_layer
 from csa_lib.csa_layer import coherent_semantic_attention, coherent_semantic_attention_reference, feature_hole_mask
 from csa_lib.masks import irregular_mask
 
@@ -44,24 +48,90 @@ def timeit(fn, repeats: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
+def launches(fn, device: torch.device) -> int:
+    """Operator calls the profiler sees at top level (CPU) or CUDA kernels launched (CUDA) by one fn()."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    events = prof.events()
+    if device.type == "cuda":
+        return sum(1 for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+    return sum(1 for e in events if e.name.startswith("aten::") and
+               (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")))
+
+
+def chain_comparison(x: torch.Tensor, hole: torch.Tensor, repeats: int, device: torch.device) -> None:
+    """Forward, backward and launches per call of the layer with the new and the old chain, interleaved."""
+    chains = {"autograd loop (before)": csa_layer.coherent_chain_autograd, "custom function": csa_layer.coherent_chain}
+    new = csa_layer.coherent_chain
+    xg = x.clone().requires_grad_()
+    grad = torch.randn_like(x)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = {name: {"fwd": [], "bwd": []} for name in chains}
+    try:
+        for _ in range(repeats + 1):  # the first round warms up
+            for name, chain in chains.items():
+                csa_layer.coherent_chain = chain
+                sync()
+                t0 = time.perf_counter()
+                y = coherent_semantic_attention(xg, hole)
+                sync()
+                t1 = time.perf_counter()
+                y.backward(grad)
+                sync()
+                t2 = time.perf_counter()
+                times[name]["fwd"].append(t1 - t0)
+                times[name]["bwd"].append(t2 - t1)
+                xg.grad = None
+        counts = {}
+        for name, chain in chains.items():
+            csa_layer.coherent_chain = chain
+            with torch.no_grad():
+                fwd_n = launches(lambda: coherent_semantic_attention(x, hole), device)
+            y = coherent_semantic_attention(xg, hole)
+            bwd_n = launches(lambda: y.backward(grad), device)
+            counts[name] = (fwd_n, bwd_n)
+    finally:
+        csa_layer.coherent_chain = new
+    base = {k: statistics.median(v[1:]) for k, v in times["autograd loop (before)"].items()}
+    backend = csa_layer.chain_backend(device)
+    for name in chains:
+        fwd, bwd = (statistics.median(times[name][k][1:]) for k in ("fwd", "bwd"))
+        print(f"  {name:24s} forward {fwd * 1e3:8.1f} ms  backward {bwd * 1e3:8.1f} ms  "
+              f"(x{base['fwd'] / fwd:4.2f} / x{base['bwd'] / bwd:4.2f})  launches/call: forward {counts[name][0]}, "
+              f"backward {counts[name][1]}" + (f"  [{backend}]" if chains[name] is new else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mask", choices=["centre", "irregular"], default="centre")
+    parser.add_argument("--no-literal", action="store_true", help="skip the (slow) literal loop")
+    parser.add_argument("--device", choices=["all", "cpu", "cuda"], default="all")
     args = parser.parse_args()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = [d for d in devices if args.device in ("all", d.type)]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, B={args.batch}, C=512, 32x32, {args.mask} mask")
     for device in devices:
         x, hole = make_inputs(args.batch, args.mask, device)
         with torch.no_grad():
             fast = timeit(lambda: coherent_semantic_attention(x, hole), args.repeats, device)
-            slow = timeit(lambda: coherent_semantic_attention_reference(x, hole), max(1, args.repeats // 2), device)
-            y, ref = coherent_semantic_attention(x, hole), coherent_semantic_attention_reference(x, hole)
-        rel = float((y - ref).abs().max() / ref.abs().max())
+            if args.no_literal:
+                slow, rel = float("nan"), float("nan")
+            else:
+                slow = timeit(lambda: coherent_semantic_attention_reference(x, hole), max(1, args.repeats // 2),
+                              device)
+                y, ref = coherent_semantic_attention(x, hole), coherent_semantic_attention_reference(x, hole)
+                rel = float((y - ref).abs().max() / ref.abs().max())
         name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
         print(f"[{name}] holes/sample {int(hole[0].sum())}: batched {fast * 1e3:8.1f} ms | literal loop "
               f"{slow * 1e3:8.1f} ms | speed-up {slow / fast:6.1f}x | max rel. difference {rel:.1e}")
+        print(f"[{name}] training (forward with graph, backward), medians of {args.repeats}, interleaved:")
+        chain_comparison(x, hole, args.repeats, device)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(GPU_SKIP_REASON)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip `@pytest.mark.gpu` tests when no CUDA device is present."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path) -> Config:
     """64-px (the smallest size the feature discriminator takes), width-4 config, random VGG."""

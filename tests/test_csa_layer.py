@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from csa_lib.csa_layer import (CSALayer, coherent_semantic_attention,
-                               coherent_semantic_attention_reference, feature_hole_mask)
+from csa_lib.csa_layer import (CSALayer, chain_backend, coherent_chain, coherent_chain_autograd,
+                               coherent_semantic_attention, coherent_semantic_attention_reference,
+                               feature_hole_mask)
 from conftest import centre_mask
 
 
@@ -186,3 +187,134 @@ def test_half_precision_and_module_form():
     assert attention is not None and attention.hole.shape == (1, 8, 8)
     assert torch.equal(y, coherent_semantic_attention(x, hole))
     assert not vars(layer).keys() - vars(torch.nn.Module()).keys()  # stateless: nothing kept between calls
+
+
+# --------------------------------------------------------------------------------------------
+# The chain as one autograd function (torch loop on the CPU, Triton kernels on CUDA)
+# --------------------------------------------------------------------------------------------
+def chain_inputs(dtype: torch.dtype = torch.float64, counts: tuple[int, ...] = (7, 4, 0, 1), channels: int = 5):
+    """Random m̄ (B,T,C), q (B,T,C), D_max (B,T) leaves and valid (B,T) for per-sample hole counts."""
+    g = torch.Generator().manual_seed(11)
+    B, T = len(counts), max(counts)
+    m_bar = torch.rand(B, T, channels, generator=g, dtype=dtype).requires_grad_()
+    q = torch.rand(B, T, channels, generator=g, dtype=dtype).requires_grad_()
+    d_max = (torch.rand(B, T, generator=g, dtype=dtype) + 0.5).requires_grad_()
+    valid = torch.arange(T)[None, :] < torch.tensor(counts)[:, None]
+    return m_bar, q, d_max, valid
+
+
+def test_chain_function_matches_the_autograd_loop_forward_and_backward():
+    m_bar, q, d_max, valid = chain_inputs()
+    y, a, b = coherent_chain(m_bar, q, d_max, valid)
+    y_ref, a_ref, b_ref = coherent_chain_autograd(m_bar, q, d_max, valid)
+    keep = valid[:, :, None]
+    torch.testing.assert_close(y[valid], y_ref[valid], rtol=0, atol=1e-12)
+    torch.testing.assert_close(a[valid], a_ref[valid], rtol=0, atol=1e-12)
+    torch.testing.assert_close(b[valid], b_ref[valid], rtol=0, atol=1e-12)
+    grad_out = torch.randn(y.shape, generator=torch.Generator().manual_seed(3), dtype=y.dtype) * keep
+    ours = torch.autograd.grad(y, (m_bar, q, d_max), grad_out)
+    ref = torch.autograd.grad(y_ref, (m_bar, q, d_max), grad_out)
+    for got, want in zip(ours, ref):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert ours[0][0].abs().sum() > 0 and ours[2][0, 1:].abs().sum() > 0  # every input gets a gradient
+
+
+def test_chain_function_passes_gradcheck():
+    m_bar, q, d_max, valid = chain_inputs(counts=(6, 3, 0))
+    keep = valid[:, :, None].to(m_bar.dtype)
+
+    def chain(m, qq, dm):
+        return coherent_chain(m, qq, dm, valid)[0] * keep  # (B,T,C), padded steps masked out
+
+    assert torch.autograd.gradcheck(chain, (m_bar, q, d_max), eps=1e-6, atol=1e-8)
+
+
+def test_layer_gradients_match_autograd_through_the_literal_reference():
+    torch.manual_seed(12)
+    x = torch.randn(3, 6, 7, 7, dtype=torch.float64).abs().requires_grad_()
+    hole = random_holes(3, 7, 0.45, 4)
+    hole[2] = False  # a sample without holes in a ragged batch
+    y = coherent_semantic_attention(x, hole)
+    ref = coherent_semantic_attention_reference(x, hole)
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-10)
+    grad_out = torch.randn_like(y)
+    ours, = torch.autograd.grad(y, x, grad_out)
+    want, = torch.autograd.grad(ref, x, grad_out)
+    torch.testing.assert_close(ours, want, rtol=0, atol=1e-10)
+
+
+def test_chain_backend_falls_back_to_torch(monkeypatch):
+    from csa_lib import csa_triton
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.delenv("CSA_TRITON", raising=False)
+    cuda = torch.device("cuda")
+    assert chain_backend(torch.device("cpu")) == "torch"
+    monkeypatch.setattr(csa_triton, "AVAILABLE", True)
+    assert chain_backend(cuda) == "triton"
+    monkeypatch.setenv("CSA_TRITON", "0")  # the user's switch wins
+    assert chain_backend(cuda) == "torch"
+    monkeypatch.delenv("CSA_TRITON")
+    monkeypatch.setattr(csa_triton, "AVAILABLE", False)  # CPU-only wheels: no Triton
+    assert chain_backend(cuda) == "torch"
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert chain_backend(torch.device("cpu")) == "torch"
+
+
+TRITON_CHECK = """
+import torch
+from csa_lib import csa_layer
+assert csa_layer.chain_backend(torch.device("cpu")) == "triton"
+torch.manual_seed(0)
+x = torch.randn(3, 5, 6, 6, dtype=torch.float64).abs().requires_grad_()
+hole = torch.rand(3, 1, 6, 6) < 0.4
+hole[1] = False
+y = csa_layer.coherent_semantic_attention(x, hole)
+ref = csa_layer.coherent_semantic_attention_reference(x, hole)
+torch.testing.assert_close(y, ref, rtol=0, atol=1e-10)
+g = torch.randn_like(y)
+ours, = torch.autograd.grad(y, x, g)
+want, = torch.autograd.grad(ref, x, g)
+torch.testing.assert_close(ours, want, rtol=0, atol=1e-10)
+print("triton-ok")
+"""
+
+
+def test_triton_kernels_match_the_reference_in_the_interpreter():
+    # the CUDA kernels, run by Triton's CPU interpreter (it must be switched on before triton imports)
+    pytest.importorskip("triton")
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "TRITON_INTERPRET": "1", "CSA_TRITON": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", TRITON_CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "triton-ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_training_step_losses_unchanged_by_the_custom_chain(tiny_cfg, monkeypatch):
+    # the same seed gives the same losses and generator gradients with the chain before (autograd
+    # loop) and now. Gradients, not weights after Adam: Adam moves every weight by about lr * sign(g)
+    # in its first steps, so a round-off-sized gradient whose sign flips would move a weight by 2 lr.
+    from csa_lib import csa_layer
+    from csa_lib.train import Trainer
+    from conftest import centre_mask
+    batch = {"image": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1,
+             "mask": centre_mask(2, 64)}
+    batch["mask"][1, :, 4:20, 30:60] = 1.0  # ragged: the two samples have different hole counts
+
+    def one_step() -> tuple[dict[str, float], torch.Tensor]:
+        trainer = Trainer(tiny_cfg, device="cpu")
+        logs = trainer.train_step(batch)
+        grads = [p.grad.flatten() for p in trainer.generator.refine_net.parameters() if p.grad is not None]
+        assert grads, "the refinement net got no gradient"
+        return logs, torch.cat(grads)
+
+    logs_new, grads_new = one_step()
+    monkeypatch.setattr(csa_layer, "coherent_chain", csa_layer.coherent_chain_autograd)
+    logs_old, grads_old = one_step()
+    assert logs_new.keys() == logs_old.keys()
+    for k in logs_new:
+        assert logs_new[k] == pytest.approx(logs_old[k], rel=1e-5, abs=1e-6), k
+    assert grads_old.abs().max() > 0
+    # float32: the chain's unclamped ratio weights amplify round-off (its exactness is checked in
+    # float64 to 1e-10 above), so gradients agree to 1e-5 of their largest value, not bit for bit
+    torch.testing.assert_close(grads_new, grads_old, rtol=1e-4, atol=1e-5 * float(grads_old.abs().max()))

@@ -1,0 +1,90 @@
+"""Training step at the demo configuration (scripts/train_demo_model.sh: 128 px, ngf = ndf = 16, batch 8,
+mixed masks, no VGG), with the CSA chain as one autograd function against autograd through the loop
+(the code before), interleaved in one process, plus a torch.profiler breakdown of one step.
+
+    python benchmarks/bench_demo_step.py [--rounds 5] [--threads 2] [--image-size 256 --ngf 64 --ndf 64 --batch 1]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+import torch
+
+from bench_train import make_batch
+from csa_lib import csa_layer
+from csa_lib.config import Config
+from csa_lib.train import Trainer
+
+CHAINS = {"before (autograd loop)": csa_layer.coherent_chain_autograd, "after (custom function)": csa_layer.coherent_chain}
+
+
+def breakdown(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
+    """Self CPU time of one step by operator family (top rows)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer.train_step(batch)
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    rows = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
+    for e in rows:
+        print(f"    {e.key[:48]:48s} {100 * e.self_cpu_time_total / total:5.1f} %  calls {e.count}")
+    calls = sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
+    print(f"    aten calls per step (all levels): {calls}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Interleave the two chains for `rounds` rounds of `steps` steps; print medians, the ratio and a profile."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=2, help="steps per variant per round")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--ngf", type=int, default=16)
+    p.add_argument("--ndf", type=int, default=16)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--mask-type", default="mixed")
+    p.add_argument("--no-profile", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = Config(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, batch_size=args.batch,
+                 mask_type=args.mask_type, use_vgg=False, vgg_weights=None, checkpoints_dir=tempfile.mkdtemp())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = Trainer(cfg, device="cpu")
+    batch = make_batch(args.batch, args.image_size, "random" if args.mask_type == "mixed" else args.mask_type)
+    if args.mask_type == "mixed":  # half centre holes, half irregular, as MaskSource('mixed') draws them
+        batch["mask"][::2] = make_batch(args.batch, args.image_size, "center")["mask"][::2]
+    times: dict[str, list[float]] = {k: [] for k in CHAINS}
+    try:
+        for r in range(args.rounds + 1):  # round 0 warms up
+            for name, chain in CHAINS.items():
+                csa_layer.coherent_chain = chain
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    trainer.train_step(batch)
+                if r:
+                    times[name].append((time.perf_counter() - start) / args.steps)
+        print(f"{args.image_size} px, ngf {args.ngf}, ndf {args.ndf}, batch {args.batch}, {args.mask_type} masks, "
+              f"{torch.get_num_threads()} threads, medians of {args.rounds} interleaved rounds of {args.steps} steps")
+        base = statistics.median(times["before (autograd loop)"])
+        for name, values in times.items():
+            med = statistics.median(values)
+            print(f"  {name:24s} {med:7.3f} s/step  {args.batch / med:6.2f} img/s  x{base / med:4.2f}  "
+                  f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
+        if not args.no_profile:
+            for name, chain in CHAINS.items():
+                csa_layer.coherent_chain = chain
+                print(f"  profile, {name}:")
+                breakdown(trainer, batch)
+    finally:
+        csa_layer.coherent_chain = CHAINS["after (custom function)"]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
