@@ -9,14 +9,30 @@ A training checkpoint is one `torch.save` dict (docs/INTERFACES.md):
 Step checkpoints are `step_00001000.pt`; `last.pt` always holds the newest one (a hard link
 when the file system allows it, else a copy). Every file is written to a temporary name in the
 same folder, fsync'ed and renamed over the target, so a crash mid-save never leaves a
-half-written checkpoint under a real name.
+half-written checkpoint under a real name; a full disk raises `DiskFullError` and leaves the
+previous file as it was.
+
+Reading is safe: `read_torch_file` is the one door every checkpoint goes through (training
+checkpoints, exports, run folders, the original layout). It refuses empty files and files that are
+not PyTorch checkpoints (saying what they look like), checks every zip CRC (`torch.load` itself
+does not, so a damaged tensor would load as garbage), and unpickles with `weights_only=True` only:
+a file holding anything but tensors and plain Python types raises `UnsafeCheckpointError`, never
+runs code. Our own checkpoints hold nothing else.
+
+One writer per run folder: `RunLock` (`<run>/run.lock`, PID + hostname) makes a second trainer on
+the same folder refuse; a lock whose process is gone is stale and taken over.
 """
 from __future__ import annotations
 
+import errno
+import json
 import os
+import pickle
 import re
 import shutil
+import socket
 import tempfile
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -29,8 +45,28 @@ LAST_NAME = "last.pt"
 _STEP_RE = re.compile(r"^step_(\d+)\.pt$")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file is truncated, corrupt or not a csa-inpainting checkpoint."""
+LOCK_NAME = "run.lock"
+_TEMP_RE = re.compile(r"^\..+\.tmp$")  # what save_checkpoint, _link_or_copy and the CSV log write first
+
+
+class CheckpointError(RuntimeError, ValueError):
+    """A checkpoint file is empty, truncated, damaged, unsafe or not a csa-inpainting checkpoint (bad input)."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint holds pickled objects other than tensors and plain types; it is never unpickled."""
+
+
+class DiskFullError(OSError):
+    """The disk filled up while a checkpoint was written; the previous checkpoint is untouched."""
+
+
+class RunLockedError(RuntimeError):
+    """Another live trainer holds the run folder's lock."""
+
+
+class NothingToResumeError(FileNotFoundError):
+    """`--resume` pointed at a folder with no checkpoint in it."""
 
 
 def step_checkpoint_name(step: int) -> str:
@@ -63,14 +99,27 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
+        _raise_if_disk_full(exc, path)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _raise_if_disk_full(exc: BaseException, path: Path) -> None:
+    """Turn a full disk (ENOSPC/EDQUOT anywhere in the exception chain; torch wraps it) into DiskFullError."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            previous = f" ({path.name} still holds the previous checkpoint)" if path.exists() else ""
+            raise DiskFullError(seen.errno, f"no space left on the device while saving {path}{previous}; "
+                                            f"free some space (or lower --keep-checkpoints) and resume with "
+                                            f"--resume") from exc
+        seen = seen.__cause__ or seen.__context__
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -79,26 +128,100 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     if tmp.exists():
         tmp.unlink()
     try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-    os.replace(tmp, dst)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        _raise_if_disk_full(exc, dst)
+        raise
     _fsync_dir(dst.parent)
+
+
+_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"\x1f\x8b", "a gzip archive"), (b"<!DOCTYPE", "an HTML page (a failed download?)"),
+          (b"<html", "an HTML page (a failed download?)"), (b"version https://git-lfs",
+          "a Git LFS pointer (run `git lfs pull`)"), (b"PK", "a zip archive"))
+
+
+def _what_is(head: bytes) -> str:
+    """A short description of a file that is not a PyTorch checkpoint, from its first bytes."""
+    for magic, name in _MAGIC:
+        if head.lower().startswith(magic.lower()):
+            return name
+    try:
+        head.decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return f"unknown binary data (starts with {head[:8].hex(' ')})"
+
+
+def check_integrity(path: str | os.PathLike) -> None:
+    """Raise CheckpointError naming `path` unless it is a complete PyTorch file: not empty, CRCs right.
+
+    Zip checkpoints (every PyTorch >= 1.6 file) get every member's CRC checked, which `torch.load`
+    skips; the legacy format (a bare pickle, as the original 2019 code saved) has no checksum to check.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): an interrupted download or save; "
+                              "download or save it again")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not zipfile.is_zipfile(path):
+        if head[:1] == b"\x80":  # a pickle protocol opcode: the legacy (pre-1.6) torch.save format
+            return
+        what = ("a zip archive cut short (truncated)" if head.startswith(b"PK") else _what_is(head))
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {what} ({size} bytes)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is truncated or damaged: its zip archive cannot be read "
+                              f"({type(exc).__name__}: {exc})") from exc
+    if bad is not None:
+        raise CheckpointError(f"{path} is damaged: '{bad}' inside it fails its CRC check (bytes changed on "
+                              f"disk or in transfer); use an older checkpoint or download it again")
+    if not any(n.endswith("data.pkl") for n in names):
+        raise CheckpointError(f"{path} is a zip archive but not a PyTorch checkpoint (no data.pkl inside)")
+
+
+def read_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)` after `check_integrity`; every failure is a CheckpointError naming it.
+
+    There is no fallback to `weights_only=False`: a file holding other pickled objects raises
+    UnsafeCheckpointError and nothing in it is run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    check_integrity(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() or "weights_only" in str(exc).lower():
+            first = next((line.strip() for line in str(exc).splitlines() if "Unsupported" in line
+                          or "GLOBAL" in line), "")
+            raise UnsafeCheckpointError(
+                f"{path} holds objects that cannot be loaded safely (only tensors and plain Python types "
+                f"are loaded, never code); it was refused and nothing in it ran. {first}".strip()) from exc
+        raise CheckpointError(f"checkpoint {path} is corrupt and cannot be loaded ({exc})") from exc
+    except Exception as exc:  # truncated records, bad pickle, ...
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt and cannot be loaded "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Load a checkpoint dict; raises CheckpointError naming the file if it is truncated or corrupt."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated zip, bad pickle, CRC error, ...
-        raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt and cannot be loaded "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    state = read_torch_file(path, map_location)
     if not isinstance(state, dict) or not str(state.get("format", "")).startswith("csa-inpainting/"):
         raise CheckpointError(f"{path} is not a csa-inpainting checkpoint (no 'format' key "
                               f"'csa-inpainting/...'; original CSA weights load through csa_lib.official)")
@@ -106,12 +229,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
 
 
 def verify_checkpoint(path: str | os.PathLike) -> bool:
-    """Cheap integrity check without unpickling: the zip archive is complete and every CRC matches."""
+    """Cheap integrity check without unpickling (`check_integrity`): True when the file is complete and its CRCs match."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None and any(n.endswith("data.pkl") for n in archive.namelist())
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        check_integrity(path)
+    except (CheckpointError, OSError):
         return False
+    return True
 
 
 def checkpoint_candidates(directory: str | os.PathLike) -> list[Path]:
@@ -178,3 +301,140 @@ def export_generator(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, 
                for k, v in state["generator"].items()}
     small = {"format": FORMAT, "config": state["config"], "step": state["step"], "generator": weights}
     return save_checkpoint(out_path, small)
+
+
+def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete the `.<name>.tmp` files a killed save left in `directory` (call it holding the RunLock)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.iterdir() if _TEMP_RE.match(p.name) and p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def _runs_near(directory: Path) -> list[Path]:
+    """Run folders (holding checkpoints) inside `directory` and beside it, for an error message."""
+    places = [directory] if directory.is_dir() else []
+    if directory.parent.is_dir():
+        places.append(directory.parent)
+    found: list[Path] = []
+    for place in places:
+        try:
+            children = sorted(p for p in place.iterdir() if p.is_dir())
+        except OSError:
+            continue
+        found += [p for p in children if p != directory and p not in found and checkpoint_candidates(p)]
+    return found[:10]
+
+
+def resume_point(directory: str | os.PathLike, map_location: Any = "cpu") -> tuple[Path, dict[str, Any]]:
+    """`load_latest(directory)`, or NothingToResumeError naming the folder and the run folders near it."""
+    directory = Path(directory)
+    found = load_latest(directory, map_location)
+    if found is not None:
+        return found
+    if not directory.exists():
+        where = f"{directory} does not exist"
+    elif checkpoint_candidates(directory):
+        where = f"{directory} holds no loadable checkpoint (every one is damaged, see the warnings above)"
+    else:
+        where = f"{directory} holds no checkpoint (step_*.pt or {LAST_NAME})"
+    near = _runs_near(directory)
+    hint = (f"; run folders nearby: {', '.join(str(p) for p in near)}" if near
+            else "; check --checkpoints-dir, or drop --resume to start a new run")
+    raise NothingToResumeError(f"nothing to resume: {where}{hint}")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+_HELD_LOCKS: set[str] = set()  # run folders whose lock a trainer of this process holds right now
+
+
+class RunLock:
+    """One writer per run folder: `<directory>/run.lock` holds the writer's PID and hostname.
+
+    `acquire()` creates it atomically (O_EXCL). If one exists and its process is alive (or it belongs
+    to another host, which cannot be checked), RunLockedError; if its process is gone (same host,
+    dead PID, or this very process with no trainer holding it), the lock is stale: a warning, taken over.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self.path = self.directory / LOCK_NAME
+        self.held = False
+
+    def _owner(self) -> dict[str, Any] | None:
+        try:
+            owner = json.loads(self.path.read_text())
+            return owner if isinstance(owner, dict) else {}
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}  # unreadable or half-written: treated as held by an unknown writer
+
+    def _is_stale(self, owner: dict[str, Any]) -> bool:
+        pid, host = owner.get("pid"), owner.get("hostname")
+        if not isinstance(pid, int) or host != socket.gethostname():
+            return False
+        if pid == os.getpid():
+            return str(self.directory.resolve()) not in _HELD_LOCKS
+        return not _process_alive(pid)
+
+    def acquire(self) -> "RunLock":
+        """Take the lock (removing a stale one); RunLockedError if another live trainer writes here."""
+        if self.held:
+            return self
+        self.directory.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "hostname": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is None:
+                    continue  # released in between: try again
+                if not self._is_stale(owner):
+                    who = (f"pid {owner.get('pid')} on {owner.get('hostname')}, since {owner.get('since')}"
+                           if owner else "an unknown writer (the lock file is unreadable)")
+                    raise RunLockedError(
+                        f"{self.directory} is in use by another trainer ({who}); use another --checkpoints-dir, "
+                        f"or, if that trainer is no longer running, delete {self.path}")
+                warnings.warn(f"removing the stale lock {self.path} of pid {owner.get('pid')} on "
+                              f"{owner.get('hostname')} (that process is gone)", RuntimeWarning, stacklevel=2)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            _HELD_LOCKS.add(str(self.directory.resolve()))
+            return self
+        raise RunLockedError(f"could not take the lock {self.path}: it keeps changing hands")
+
+    def release(self) -> None:
+        """Remove the lock file if this object holds it."""
+        if not self.held:
+            return
+        self.held = False
+        _HELD_LOCKS.discard(str(self.directory.resolve()))
+        owner = self._owner()
+        if owner and owner.get("pid") == os.getpid() and owner.get("hostname") == socket.gethostname():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()

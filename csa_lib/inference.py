@@ -36,14 +36,9 @@ def default_device() -> torch.device:
 
 
 def _torch_load(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as safe_error:  # noqa: BLE001 - our training checkpoints also hold RNG states
-        try:
-            return torch.load(path, map_location="cpu", weights_only=False)
-        except Exception:  # noqa: BLE001
-            raise ValueError(f"could not read {path} as a PyTorch checkpoint ({safe_error}); "
-                             "is the file complete? Re-download or re-export it") from safe_error
+    """The object in a checkpoint file, loaded safely (weights_only, CRCs checked, no fallback): `read_torch_file`."""
+    from .checkpoint import read_torch_file
+    return read_torch_file(path, map_location="cpu")
 
 
 def generator_from_checkpoint(checkpoint: dict, source: str = "checkpoint") -> CSAGenerator:

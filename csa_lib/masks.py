@@ -12,6 +12,7 @@ intensity is a hole: grey >= 128, floats > 0.5) after resizing. The original tru
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,49 @@ def find_mask_files(root: str | Path) -> list[Path]:
     return files
 
 
+_CHECKED: dict[tuple, list[Path]] = {}  # (folder, size, file stats) -> usable files, so one warning per folder
+
+
+def usable_mask_files(files: Sequence[Path], size: int, root: str | Path = "the mask folder") -> list[Path]:
+    """The `files` that load as masks with both hole and known pixels at `size` px; ONE warning names the rest.
+
+    Unreadable files, all-hole masks (nothing known to inpaint from) and empty masks (no hole) are
+    skipped; ValueError if none is left. Checked once per folder, size and file set.
+    """
+    try:
+        stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    except OSError:
+        stats = None
+    key = (str(Path(root).resolve()) if isinstance(root, (str, Path)) else root, size, stats)
+    if stats is not None and key in _CHECKED:
+        return list(_CHECKED[key])
+    usable, skipped = [], []
+    for path in files:
+        try:
+            hole = load_mask(path, size)
+        except (ValueError, OSError) as exc:
+            skipped.append(f"{path} (unreadable: {str(exc).split(': ', 1)[-1][:80]})")
+            continue
+        ratio = float(hole.mean())
+        if ratio == 1.0:
+            skipped.append(f"{path} (all hole at {size} px)")
+        elif ratio == 0.0:
+            skipped.append(f"{path} (empty: no hole at {size} px)")
+        else:
+            usable.append(path)
+    if not usable:
+        raise ValueError(f"mask folder '{root}' has no usable mask among {len(files)} files: "
+                         f"{'; '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}. Masks need white = hole "
+                         "and some black (known) pixels")
+    if skipped:
+        shown = "; ".join(skipped[:20]) + (f"; and {len(skipped) - 20} more" if len(skipped) > 20 else "")
+        warnings.warn(f"mask folder '{root}': skipping {len(skipped)} of {len(files)} masks: {shown}",
+                      RuntimeWarning, stacklevel=3)
+    if stats is not None:
+        _CHECKED[key] = list(usable)
+    return usable
+
+
 class MaskSource:
     """A different mask per sample, reproducible from (seed, epoch, index): ``sample(i) -> (1, H, W)``.
 
@@ -187,7 +231,8 @@ class MaskSource:
     irregular mask from a random HOLE_BUCKETS bucket. ``'mixed'`` gives the centre mask for half the
     samples and a ``'random'`` mask for the others (a model that handles both). ``'boxes'`` gives a
     ``random_box_mask`` (a rectangle of random size and position) for half the samples and a ``'random'``
-    mask for the others: what the shipped demo model trains on.
+    mask for the others: what the shipped demo model trains on. The folder's masks
+    are checked once here (`usable_mask_files`): unreadable, all-hole and empty ones are left out.
     """
 
     def __init__(self, mask_type: str, image_size: int, mask_root: str | Path | None = None,
@@ -198,7 +243,7 @@ class MaskSource:
         self.image_size = image_size
         self.mask_root = mask_root
         self.seed = seed
-        self.files: list[Path] = (find_mask_files(mask_root)
+        self.files: list[Path] = (usable_mask_files(find_mask_files(mask_root), image_size, mask_root)
                                   if mask_type != "center" and mask_root is not None else [])
         self._center = center_mask(image_size) if mask_type in ("center", "mixed") else None
 

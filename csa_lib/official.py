@@ -80,9 +80,10 @@ def _load(source: Source) -> "OrderedDict[str, Tensor]":
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint file at {path}")
+        from .checkpoint import CheckpointError, read_torch_file
         try:
-            source = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - re-raised with the file name
+            source = read_torch_file(path, map_location="cpu")  # weights_only, CRCs checked
+        except CheckpointError as error:  # re-raised in this module's own type, with the file name
             raise OfficialLayoutError(f"could not read {path} as a PyTorch state dict: {error}") from error
     if not isinstance(source, Mapping):
         raise OfficialLayoutError(f"expected a state dict (a mapping of names to tensors), got {type(source).__name__}")

@@ -206,6 +206,8 @@ class Trainer:
         self._last_saved_step = -1
         self._last_save_time = time.monotonic()
         self.stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended fit() early
+        self._lock = ckpt.RunLock(self.out_dir)  # taken by fit() and save(): one writer per run folder
+        self._truncate_log_at: int | None = None
 
         if resume:
             self._resume(resume)
@@ -369,12 +371,22 @@ class Trainer:
         total = self.total_steps
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()  # before anything is written: a second trainer on this folder stops here
+            for stale in ckpt.remove_stale_temp_files(self.out_dir):
+                print(f"removed {stale}, left by an interrupted save", file=sys.stderr)
+            if self._truncate_log_at is not None:
+                self._truncate_csv(self._truncate_log_at)
+                self._truncate_log_at = None
             self._open_tensorboard()
             if total > (self.cfg.niter + self.cfg.niter_decay) * self.steps_per_epoch:
                 warnings.warn("max_steps runs past niter + niter_decay epochs: the learning rate stays 0 after that",
                               RuntimeWarning, stacklevel=2)
         quiet = {} if self.is_main else {"disable": True}  # rank 0 shows the bar (TQDM_DISABLE=1 hides it)
-        bar = tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True, **quiet)
+        try:
+            bar = tqdm(total=total, initial=self.step, desc="train", dynamic_ncols=True, **quiet)
+        except BaseException:
+            self._lock.release()
+            raise
         self.stopped_by, self._last_save_time = None, time.monotonic()
         restore_signals = self._catch_stop_signals()
         try:
@@ -420,6 +432,7 @@ class Trainer:
             bar.close()
             if self._tb is not None:
                 self._tb.flush()
+            self._lock.release()
         return self.history
 
     def _catch_stop_signals(self) -> Callable[[], None]:
@@ -621,8 +634,8 @@ class Trainer:
             state = ckpt.load_checkpoint(path, map_location=self.device)
         self.load_state_dict(state)
         self.resumed_from = path
+        self._truncate_log_at = self.step  # done by fit(), once it holds the run folder's lock
         if self.is_main:
-            self._truncate_csv(self.step)
             print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, "
                   f"batch {self.batch_in_epoch})", file=sys.stderr)
 
@@ -631,7 +644,13 @@ class Trainer:
         path = None
         _barrier()
         if self.is_main:
-            path = ckpt.save_training_checkpoint(self.out_dir, self.state_dict(), self.cfg.keep_checkpoints)
+            held = self._lock.held
+            self._lock.acquire()  # a save outside fit() takes the lock for its own duration
+            try:
+                path = ckpt.save_training_checkpoint(self.out_dir, self.state_dict(), self.cfg.keep_checkpoints)
+            finally:
+                if not held:
+                    self._lock.release()
         _barrier()
         self._last_saved_step, self._last_save_time = self.step, time.monotonic()
         return path
@@ -677,7 +696,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="csa-train", description="Train CSA inpainting. Unset flags keep the Config (or --smoke, or resumed) value.")
     parser.add_argument("--smoke", action="store_true", help="start from Config.smoke() (64 px, ngf 8, random VGG)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the newest valid checkpoint in --checkpoints-dir (and its config)")
+                        help="continue from the newest valid checkpoint in --checkpoints-dir (and its config); "
+                             "an error if there is none")
     parser.add_argument("--device", type=device, default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     group = parser.add_argument_group("config", "every Config field (see csa_lib/config.py)")
     hints = typing.get_type_hints(Config)
@@ -730,14 +750,10 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError as error:  # Config.__post_init__ checks the values
         raise UserError(f"bad setting: {error}") from error
     resume: bool | Path = False
-    if args.resume:
-        found = ckpt.latest_checkpoint(cfg.checkpoints_dir)
-        if found is not None:  # continue with the checkpoint's settings, overridden by explicit flags
-            saved = Config.from_dict(ckpt.load_checkpoint(found)["config"])
-            cfg = config_from_args(args, saved)
-            resume = found
-        else:
-            print(f"--resume: no valid checkpoint in {cfg.checkpoints_dir}, starting from scratch", file=sys.stderr)
+    if args.resume:  # the newest checkpoint that fully loads (damaged ones skipped with a warning), else an error
+        found, state = ckpt.resume_point(cfg.checkpoints_dir)
+        cfg = config_from_args(args, Config.from_dict(state["config"]))  # its settings, then explicit flags
+        resume = found
     try:
         trainer = Trainer(cfg, device=args.device, resume=resume)
     except VGGWeightsUnavailable as error:

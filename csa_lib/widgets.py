@@ -310,17 +310,25 @@ def display_size(width: int, height: int, max_display: int, min_display: int) ->
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _check_stroke(stroke: Any) -> dict:
-    """Validate one stroke dict and return it as plain JSON (floats, lists)."""
+def _check_stroke(stroke: Any, max_size: float | None = None) -> dict:
+    """Validate one stroke dict and return it as plain JSON (floats, lists); its size is capped at `max_size`."""
     if not isinstance(stroke, dict):
         raise ValueError(f"a stroke must be a dict, got {type(stroke).__name__}")
     tool = stroke.get("tool", "brush")
     if tool not in TOOLS:
         raise ValueError(f"stroke tool must be one of {TOOLS}, got {tool!r}")
-    size = float(stroke.get("size", 1))
-    if not size > 0:
-        raise ValueError(f"stroke size must be > 0, got {size}")
-    points = np.asarray(stroke.get("points", []), dtype=np.float64)
+    try:
+        size = float(stroke.get("size", 1))
+    except (TypeError, ValueError):
+        raise ValueError(f"stroke size must be a number, got {stroke.get('size')!r}") from None
+    if not size > 0 or not np.isfinite(size):
+        raise ValueError(f"stroke size must be a finite number > 0, got {size}")
+    if max_size is not None:
+        size = min(size, max_size)  # a radius past the image diagonal paints no more, only costs time
+    try:
+        points = np.asarray(stroke.get("points", []), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("stroke points must be a non-empty list of finite [x, y] pairs") from None
     if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0 or not np.isfinite(points).all():
         raise ValueError("stroke points must be a non-empty list of finite [x, y] pairs")
     if tool == "rect" and len(points) != 2:
@@ -359,10 +367,34 @@ class MaskPainter(anywidget.AnyWidget):
         if brush_size is not None:
             self.brush_size = brush_size
 
+    @property
+    def max_brush(self) -> float:
+        """The largest brush radius: the image diagonal (a bigger one covers nothing more)."""
+        return max(1.0, float(np.hypot(self.image_width, self.image_height))) if self.image_width else float("inf")
+
     @T.validate("brush_size")
     def _valid_brush_size(self, proposal: dict) -> int:
-        """Keep the brush radius at least one pixel."""
-        return max(1, int(proposal["value"]))
+        """Keep the brush radius between one pixel and the image diagonal."""
+        return int(min(max(1, int(proposal["value"])), self.max_brush))
+
+    @T.validate("strokes")
+    def _valid_strokes(self, proposal: dict) -> list:
+        """Every stroke, from Python or from the browser, checked as `set_strokes` does (size capped)."""
+        try:
+            return [_check_stroke(s, self.max_brush) for s in proposal["value"]]
+        except ValueError as err:
+            raise T.TraitError(str(err)) from err
+
+    def set_state(self, sync_data: dict) -> None:
+        """Apply a browser update; a bad stroke is refused, shown in `error`, and the browser re-synced."""
+        try:
+            super().set_state(sync_data)
+        except (T.TraitError, ValueError) as err:
+            self.error = f"Stroke refused: {err}"
+            self.send_state("strokes")  # the browser drops what the kernel refused
+        else:
+            if "strokes" in sync_data and self.error.startswith("Stroke refused"):
+                self.error = ""
 
     def _drop_cache(self, _change: dict | None = None) -> None:
         """Forget the rasterised mask after the strokes or the image change."""
@@ -396,11 +428,11 @@ class MaskPainter(anywidget.AnyWidget):
 
     def set_strokes(self, strokes: list[dict]) -> None:
         """Replace all strokes (validated); the way to paint without a browser."""
-        self.strokes = [_check_stroke(s) for s in strokes]
+        self.strokes = [_check_stroke(s, self.max_brush) for s in strokes]
 
     def add_stroke(self, stroke: dict) -> None:
         """Append one stroke."""
-        self.strokes = [*self.strokes, _check_stroke(stroke)]
+        self.strokes = [*self.strokes, _check_stroke(stroke, self.max_brush)]
 
     def undo(self) -> None:
         """Remove the last stroke."""
@@ -457,6 +489,7 @@ class InpaintApp(W.VBox):
         self.save_button.on_click(lambda _b: self._guarded(self.save))
         self.upload.observe(self._on_upload, names="value")
         self.painter.observe(self._on_strokes, names="strokes")
+        self.painter.observe(self._on_painter_error, names="error")
         self.painter.observe(self._on_display_size, names=["display_width", "display_height"])
         self._on_display_size()
 
@@ -572,8 +605,17 @@ class InpaintApp(W.VBox):
             item = files[-1]
             self.load_image_bytes(bytes(item["content"]), str(item.get("name", "upload")))
 
+    def _on_painter_error(self, change: dict) -> None:
+        """Show the painter's errors (refused strokes, undecodable images) in the status line too."""
+        if change["new"]:
+            self._say(html.escape(change["new"]), error=True)
+
     def _on_strokes(self, _change: dict) -> None:
-        """In auto mode, inpaint once the strokes have stopped changing for `debounce` seconds."""
+        """In auto mode, inpaint once the strokes have stopped changing for `debounce` seconds (errors: status line)."""
+        self._guarded(self._schedule_auto)
+
+    def _schedule_auto(self) -> None:
+        """The body of `_on_strokes`: debounce the auto inpaint (or run it now without an event loop)."""
         if not self.auto_checkbox.value or not self.painter.mask.any():
             return
         if self._pending is not None:

@@ -146,3 +146,148 @@ def test_export_generator_is_fp16_and_loads_as_a_model(tmp_path):
         torch.testing.assert_close(v, generator.state_dict()[k], atol=1e-3, rtol=1e-3)
     full32 = ckpt.load_checkpoint(ckpt.export_generator(src, tmp_path / "demo32.pt", half=False))
     assert all(torch.equal(v, generator.state_dict()[k]) for k, v in full32["generator"].items())
+
+
+# --- safe loading: weights_only, integrity, what a bad file is --------------------------------------
+class _Payload:
+    """Pickles as a call to exec: loading it with weights_only=False would run code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def _damage_tensor(path: Path, tensor: torch.Tensor) -> None:
+    """Overwrite one float of `tensor`'s stored bytes inside the zip with 1e30 (its CRC no longer matches)."""
+    data = bytearray(path.read_bytes())
+    raw = tensor.contiguous().numpy().tobytes()
+    at = data.find(raw)
+    assert at >= 0 and data.find(raw, at + 1) < 0, "the tensor's bytes must occur once in the file"
+    data[at:at + 4] = torch.tensor([1e30]).numpy().tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_a_payload_is_refused_naming_the_file_and_never_runs(tmp_path):
+    marker = tmp_path / "ran.txt"
+    hidden = dict(_state(3), extra=_Payload(marker))  # real weights with a payload beside them
+    torch.save(hidden, tmp_path / "hidden.pt")
+    torch.save(_Payload(marker), tmp_path / "plain.pt")
+    for name in ("hidden.pt", "plain.pt"):
+        with pytest.raises(ckpt.UnsafeCheckpointError, match=rf"{name} holds objects that cannot be loaded safely"):
+            ckpt.read_torch_file(tmp_path / name)
+        with pytest.raises(ckpt.CheckpointError, match="cannot be loaded safely"):
+            ckpt.load_checkpoint(tmp_path / name)
+    assert not marker.exists()
+
+
+def test_damaged_tensor_bytes_never_load(tmp_path):
+    state = _state(4)
+    path = ckpt.save_checkpoint(tmp_path / "step_00000004.pt", state)
+    _damage_tensor(path, state["generator"]["b"])
+    with pytest.raises(ckpt.CheckpointError, match=r"step_00000004.pt is damaged: .* fails its CRC check"):
+        ckpt.load_checkpoint(path)
+    assert not ckpt.verify_checkpoint(path)
+
+
+def test_empty_and_foreign_files_say_what_they_are(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "notes.pt").write_text("these are not weights\n")
+    (tmp_path / "page.pt").write_text("<!DOCTYPE html><html><body>Not found</body></html>")
+    Image.new("RGB", (4, 4)).save(tmp_path / "photo.pt", format="PNG")
+    expected = {"empty.pt": r"empty \(0 bytes\)", "notes.pt": "it is a text file", "page.pt": "an HTML page",
+                "photo.pt": "it is a PNG image"}
+    for name, what in expected.items():
+        with pytest.raises(ckpt.CheckpointError, match=rf"{name} .*{what}"):
+            ckpt.load_checkpoint(tmp_path / name)
+
+
+def test_legacy_torch_files_still_load(tmp_path):
+    path = tmp_path / "old_net_G.pth"
+    torch.save({"w": torch.arange(3.0)}, path, _use_new_zipfile_serialization=False)  # the original's format
+    assert torch.equal(ckpt.read_torch_file(path)["w"], torch.arange(3.0))
+
+
+def test_full_disk_gives_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+    import io
+
+    ckpt.save_training_checkpoint(tmp_path, _state(2), keep=3)
+    real_save = torch.save
+
+    class FullDisk(io.RawIOBase):  # accepts 1 kB, then the device is full, as a real write would fail
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            if self.written > 1000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.written += len(b)
+            return self.f.write(b)
+
+    monkeypatch.setattr(torch, "save", lambda obj, f, *a, **k: real_save(obj, FullDisk(f), *a, **k))
+    with pytest.raises(ckpt.DiskFullError, match=r"no space left on the device while saving .*step_00000004.pt"):
+        ckpt.save_training_checkpoint(tmp_path, _state(4), keep=3)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.LAST_NAME, ckpt.step_checkpoint_name(2)]
+    _assert_same(ckpt.load_checkpoint(tmp_path / ckpt.LAST_NAME), _state(2))
+
+
+def test_stale_temp_files_are_found_and_removed(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "step_00000002.pt", _state(2))
+    stale = [tmp_path / ".step_00000004.pt.k3j2_x.tmp", tmp_path / ".last.pt.4242.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    keep = tmp_path / "notes.tmp"  # not one of ours: no leading dot
+    keep.write_text("mine")
+    assert sorted(ckpt.remove_stale_temp_files(tmp_path)) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp", "step_00000002.pt"]
+
+
+def test_nothing_to_resume_names_the_folder_and_the_runs_nearby(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "run_a" / ckpt.LAST_NAME, _state(2))
+    (tmp_path / "empty_run").mkdir()
+    with pytest.raises(ckpt.NothingToResumeError, match=r"run_b does not exist; run folders nearby: .*run_a"):
+        ckpt.resume_point(tmp_path / "run_b")
+    with pytest.raises(FileNotFoundError, match=r"empty_run holds no checkpoint"):
+        ckpt.resume_point(tmp_path / "empty_run")
+    with pytest.raises(FileNotFoundError, match="run folders nearby: .*run_a"):
+        ckpt.resume_point(tmp_path)  # the parent of the runs
+    path, state = ckpt.resume_point(tmp_path / "run_a")
+    assert path.name == ckpt.LAST_NAME and state["step"] == 2
+
+
+# --- one writer per run folder -------------------------------------------------------------------
+def test_run_lock_refuses_a_live_owner_and_takes_over_a_dead_one(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    lock = ckpt.RunLock(tmp_path)
+    with lock:
+        owner = json.loads((tmp_path / ckpt.LOCK_NAME).read_text())
+        assert owner["pid"] == os.getpid() and owner["hostname"] == socket.gethostname()
+        with pytest.raises(ckpt.RunLockedError, match=rf"in use by another trainer \(pid {os.getpid()}"):
+            ckpt.RunLock(tmp_path).acquire()  # a second writer in this very process
+    assert not (tmp_path / ckpt.LOCK_NAME).exists()
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ckpt.LOCK_NAME).write_text(json.dumps({"pid": alive.pid, "hostname": socket.gethostname()}))
+        with pytest.raises(ckpt.RunLockedError, match=rf"pid {alive.pid}.*delete .*run.lock"):
+            ckpt.RunLock(tmp_path).acquire()
+    finally:
+        alive.kill()
+        alive.wait()
+    with pytest.warns(RuntimeWarning, match=rf"stale lock .*pid {alive.pid}"):  # its process is gone now
+        ckpt.RunLock(tmp_path).acquire().release()
+    (tmp_path / ckpt.LOCK_NAME).write_text(json.dumps({"pid": 1, "hostname": "another-machine"}))
+    with pytest.raises(ckpt.RunLockedError, match="another-machine"):  # cannot be checked from here
+        ckpt.RunLock(tmp_path).acquire()

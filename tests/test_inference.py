@@ -154,3 +154,44 @@ def test_nothing_under_the_hole_reaches_the_result(model_file, h, w):
     results = [np.asarray(inpaint(model, np.where(hole[..., None], np.uint8(v), image), mask)) for v in (0, 255)]
     results.append(np.asarray(inpaint(model, image, mask)))  # the truth left in the hole
     assert np.array_equal(results[0], results[1]) and np.array_equal(results[0], results[2])
+
+
+class _Payload:
+    """Pickles as a call to exec: loading it with weights_only=False would run code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def test_load_model_refuses_payloads_in_files_and_run_folders(model_file, tmp_path):
+    from csa_lib.checkpoint import UnsafeCheckpointError
+
+    marker = tmp_path / "ran.txt"
+    real = torch.load(model_file, weights_only=True)
+    (tmp_path / "run").mkdir()
+    torch.save(dict(real, extra=_Payload(marker)), tmp_path / "hidden.pt")  # beside real weights
+    torch.save(_Payload(marker), tmp_path / "plain.pt")
+    torch.save(dict(real, extra=_Payload(marker)), tmp_path / "run" / "last.pt")
+    for source, name in ((tmp_path / "hidden.pt", "hidden.pt"), (tmp_path / "plain.pt", "plain.pt"),
+                         (tmp_path / "run", "last.pt")):
+        with pytest.raises(UnsafeCheckpointError, match=rf"{name} holds objects that cannot be loaded safely"):
+            load_model(source, device="cpu")
+    assert not marker.exists()
+
+
+def test_load_model_refuses_damaged_weights(model_file, tmp_path):
+    state = torch.load(model_file, weights_only=True)
+    weight = max(state["generator"].values(), key=lambda v: v.numel())  # random values: its bytes are unique
+    data = bytearray(model_file.read_bytes())
+    at = data.find(weight.numpy().tobytes())
+    assert at >= 0 and data.find(weight.numpy().tobytes(), at + 1) < 0
+    data[at:at + 2] = torch.tensor([60000.0], dtype=torch.float16).numpy().tobytes()  # a wrong value, CRC now off
+    (tmp_path / "damaged.pt").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged.pt is damaged: .* fails its CRC check"):
+        load_model(tmp_path / "damaged.pt", device="cpu")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty.pt is empty \(0 bytes\)"):
+        load_model(tmp_path / "empty.pt", device="cpu")

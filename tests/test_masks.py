@@ -313,3 +313,35 @@ def test_boxes_masks_are_half_boxes_half_irregular():
     assert 70 < n_box < 130
     assert len({np.nonzero(m.any(axis=1))[0][0] for m in masks if is_box(m)}) > 10
     assert np.array_equal(source.sample(7, epoch=1), MaskSource("boxes", 64, seed=3).sample(7, epoch=1))
+
+
+def test_mask_folder_is_checked_once_and_bad_masks_are_skipped_with_one_warning(tmp_path):
+    import warnings as _warnings
+
+    good = np.zeros((32, 32), np.uint8)
+    good[8:20, 8:20] = 255
+    _save_grey(tmp_path / "good.png", good)
+    _save_grey(tmp_path / "white.png", np.full((32, 32), 255, np.uint8))  # all hole: nothing to inpaint from
+    _save_grey(tmp_path / "black.png", np.zeros((32, 32), np.uint8))  # no hole
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG cut short")
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    with pytest.warns(RuntimeWarning) as caught:
+        source = MaskSource("random", 16, mask_root=tmp_path, seed=0)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "skipping 4 of 5 masks" in message
+    for name, why in (("white.png", "all hole"), ("black.png", "empty"), ("broken.png", "unreadable"),
+                      ("zero.jpg", "unreadable")):
+        assert f"{name} ({why}" in message, name
+    assert [p.name for p in source.files] == ["good.png"]
+    assert all(0 < hole_ratio(source.sample(i)) < 1 for i in range(10))  # never an all-hole draw
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")  # the validation set's source: same folder, no second warning
+        assert MaskSource("random", 16, mask_root=tmp_path, seed=1).files == source.files
+
+
+def test_mask_folder_without_a_usable_mask_is_an_error(tmp_path):
+    _save_grey(tmp_path / "white.png", np.full((32, 32), 255, np.uint8))
+    (tmp_path / "broken.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"has no usable mask among 2 files: .*broken.png \(unreadable.*white.png"):
+        MaskSource("mixed", 16, mask_root=tmp_path)

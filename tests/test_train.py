@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -382,3 +383,115 @@ def test_sigint_inside_fit_saves_and_returns(tmp_path):
     assert trainer.stopped_by == "SIGINT" and trainer.step in (3, 4)  # the handler may run one step later
     assert ckpt.load_checkpoint(tmp_path / "run" / "last.pt")["step"] == trainer.step
     assert signal.getsignal(signal.SIGINT) is before  # the usual handler is back after fit()
+
+
+# --------------------------------------------------------------------------------------------
+# safety: unsafe and damaged checkpoints, one writer per run folder, nothing to resume
+# --------------------------------------------------------------------------------------------
+class _Payload:
+    """Pickles as a call to exec: loading it with weights_only=False would run code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def _damage(path: Path, tensor: torch.Tensor) -> None:
+    """Overwrite one float of `tensor`'s stored bytes inside the checkpoint (the zip CRC no longer matches)."""
+    data = bytearray(path.read_bytes())
+    at = data.find(tensor.contiguous().numpy().tobytes())
+    assert at >= 0
+    data[at:at + 4] = torch.tensor([1e30]).numpy().tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_resume_skips_a_damaged_or_unsafe_newest_checkpoint(tmp_path):
+    cfg = _resume_cfg(tmp_path / "run").replace(max_steps=4)
+    Trainer(cfg, datasets=_tiny_datasets(cfg)).fit()  # step 2, step 4 (= last.pt)
+    run = Path(cfg.checkpoints_dir)
+    step4 = run / ckpt.step_checkpoint_name(4)
+    generator = torch.load(step4, weights_only=True)["generator"]
+    name = max(generator, key=lambda k: generator[k].numel())  # random values: its bytes occur once
+    _damage(step4, generator[name])  # a CRC error: torch.load alone would return the 1e30
+    with pytest.warns(RuntimeWarning, match=rf"{step4.name} is damaged"):
+        resumed = Trainer(cfg, resume=True, datasets=_tiny_datasets(cfg))
+    assert resumed.step == 2 and resumed.resumed_from.name == ckpt.step_checkpoint_name(2)
+    assert float(resumed.generator.state_dict()[name].abs().max()) < 1e3
+
+    marker = tmp_path / "ran.txt"
+    state = torch.load(run / ckpt.step_checkpoint_name(2), weights_only=True)
+    torch.save(dict(state, step=6, extra=_Payload(marker)), run / ckpt.step_checkpoint_name(6))
+    with pytest.warns(RuntimeWarning, match=r"step_00000006.pt holds objects that cannot be loaded safely"):
+        resumed = Trainer(cfg, resume=True, datasets=_tiny_datasets(cfg))
+    assert resumed.step == 2 and not marker.exists()
+
+
+def test_init_generator_refuses_a_payload(tmp_path):
+    from csa_lib.checkpoint import UnsafeCheckpointError
+    from csa_lib.model import build_models
+
+    marker = tmp_path / "ran.txt"
+    cfg = Config.smoke(image_size=64, ngf=4, ndf=4, use_vgg=False, checkpoints_dir=str(tmp_path / "b"))
+    generator = build_models(cfg)[0]
+    source = tmp_path / "a" / "last.pt"  # a run folder's last.pt, real weights and a payload beside them
+    source.parent.mkdir()
+    torch.save({"format": ckpt.FORMAT, "config": cfg.to_dict(), "step": 1, "generator": generator.state_dict(),
+                "extra": _Payload(marker)}, source)
+    with pytest.raises(UnsafeCheckpointError, match="last.pt holds objects that cannot be loaded safely"):
+        Trainer(cfg.replace(init_generator=str(source.parent)), device="cpu")
+    assert not marker.exists()
+
+
+def test_a_second_trainer_on_the_same_folder_refuses(tmp_path):
+    cfg = _resume_cfg(tmp_path / "run").replace(max_steps=2, save_every=0)
+    run = Path(cfg.checkpoints_dir)
+    run.mkdir()
+    stale = run / ".step_00000008.pt.x1y2z3.tmp"  # what a killed save leaves
+    stale.write_bytes(b"half a checkpoint")
+    refused = []
+
+    class SecondTrainer:
+        def on_step_end(self, trainer, logs):
+            if trainer.step == 1:
+                other = Trainer(cfg, datasets=_tiny_datasets(cfg))
+                with pytest.raises(ckpt.RunLockedError, match=rf"{run.name} is in use by another trainer"):
+                    other.fit()
+                with pytest.raises(ckpt.RunLockedError):
+                    other.save()
+                refused.append(other.step)
+
+    first = Trainer(cfg, [SecondTrainer()], datasets=_tiny_datasets(cfg))
+    first.fit()
+    assert refused == [0] and first.step == 2
+    assert not stale.exists() and not (run / ckpt.LOCK_NAME).exists()  # removed at start; released at the end
+    assert ckpt.load_checkpoint(run / ckpt.LAST_NAME)["step"] == 2
+    Trainer(cfg.replace(max_steps=3), resume=True, datasets=_tiny_datasets(cfg)).fit()  # the folder is free again
+
+
+def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch, capsys):
+    from csa_lib.train import main
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    run = tmp_path / "run"
+    common = ["--checkpoints-dir", str(run), "--device", "cpu"]
+    assert main(["--smoke", "--max-steps", "2", "--save-every", "1", "--data-root", "synthetic",
+                 "--ngf", "4", "--ndf", "4", "--no-use-vgg", *common]) == 0
+    (run / ckpt.step_checkpoint_name(5)).write_bytes(b"")  # newer, but empty
+    torch.save({"format": ckpt.FORMAT, "extra": _Payload(tmp_path / "ran.txt")}, run / ckpt.step_checkpoint_name(6))
+    with pytest.warns(RuntimeWarning) as caught:
+        assert main(["--resume", "--max-steps", "3", *common]) == 0
+    skipped = " ".join(str(w.message) for w in caught)
+    assert "step_00000006.pt holds objects that cannot be loaded safely" in skipped
+    assert "step_00000005.pt is empty (0 bytes)" in skipped
+    assert ckpt.load_checkpoint(run / ckpt.LAST_NAME)["step"] == 3 and not (tmp_path / "ran.txt").exists()
+
+    # user errors: one line on stderr and exit status 2 (csa_lib.cli)
+    capsys.readouterr()
+    assert main(["--resume", "--checkpoints-dir", str(tmp_path / "rnu")]) == 2
+    assert re.search(r"nothing to resume: .*rnu does not exist; run folders nearby: .*run", capsys.readouterr().err)
+    (tmp_path / "empty").mkdir()
+    assert main(["--resume", "--checkpoints-dir", str(tmp_path / "empty")]) == 2
+    assert "empty holds no checkpoint" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == []  # no fresh run started there

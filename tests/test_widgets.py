@@ -306,3 +306,37 @@ def test_upload_button_has_a_plain_label() -> None:
     shown = re.sub(r"\\([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), rule.group(1))
     assert shown == widgets.UPLOAD_LABEL == "Upload a photo\u2026"
     assert re.search(r"\.csa-upload\.widget-upload \{ font-size: 0; \}", widgets._CSS)  # hides "... (0)"
+
+
+def test_strokes_through_the_synced_trait_are_validated_and_capped() -> None:
+    """The browser's path (`set_state`, as a comm message applies it) checks strokes as `set_strokes` does."""
+    painter = MaskPainter(checker_image())  # 100 x 80: the diagonal is about 128 px
+    diagonal = math.hypot(100, 80)
+    painter.set_state({"strokes": [{"tool": "brush", "size": 1e6, "points": [[5, 5]]}]})
+    assert painter.strokes[0]["size"] == pytest.approx(diagonal) and painter.mask.all()
+    painter.set_strokes([{"tool": "brush", "size": 1e9, "points": [[5, 5]]}])
+    assert painter.strokes[0]["size"] == pytest.approx(diagonal)
+    painter.brush_size = 10 ** 7
+    assert painter.brush_size == int(diagonal)
+    before = list(painter.strokes)
+    for bad, why in (({"tool": "spray", "size": 3, "points": [[1, 1]]}, "tool"),
+                     ({"tool": "brush", "size": "huge", "points": [[1, 1]]}, "size"),
+                     ({"tool": "brush", "size": 3, "points": [[1, float("nan")]]}, "points"),
+                     ({"tool": "rect", "size": 1, "points": [[1, 1]]}, "rect")):
+        painter.set_state({"strokes": [*before, bad]})  # must not raise out of the comm handler
+        assert painter.strokes == before
+        assert painter.error.startswith("Stroke refused") and why in painter.error
+    painter.set_state({"strokes": [*before, BRUSH]})
+    assert painter.error == "" and len(painter.strokes) == 2
+
+
+def test_errors_in_auto_mode_and_refused_strokes_show_in_the_status_line() -> None:
+    def broken(image: Image.Image, mask: Image.Image) -> Image.Image:
+        raise RuntimeError("model exploded")
+
+    app = InpaintApp(image=checker_image(), inpaint_fn=broken)
+    app.auto_checkbox.value = True
+    app.painter.set_state({"strokes": [{"tool": "laser", "size": 3, "points": [[1, 1]]}]})
+    assert "Stroke refused" in app.status.value and "laser" in app.status.value
+    app.painter.set_state({"strokes": [BRUSH]})  # auto mode inpaints from the observer: the error is shown
+    assert "model exploded" in app.status.value and "#c00000" in app.status.value
