@@ -1,0 +1,76 @@
+"""How the demo weights fill the 128x128 centre hole of smooth synthetic photos (flat colours, skies).
+
+On these the right fill is known exactly, so two figures show the artefacts users saw (a tinted
+square, a dot in its middle, a visible border): the fill's mean-colour error and the pixel that
+stands out most from the median of its 5x5 neighbourhood, in 8-bit levels, for `inpaint` with and
+without the Poisson blend. For a fill that looks right both stay within a few levels: a step of
+3-5 levels is where a flat field starts to look uneven. Also prints where the coarse network's
+largest outlier sits, the dot, for holes at several positions.
+
+    python benchmarks/bench_demo_smooth_fill.py [--checkpoint PATH]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from scipy.ndimage import median_filter
+
+from csa_lib.inference import inpaint, load_model
+
+SIZE, LO, HI = 256, 64, 192
+
+
+def flat(rgb) -> np.ndarray:
+    return np.tile(np.array(rgb, np.uint8), (SIZE, SIZE, 1))
+
+
+def sky(top, bottom) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, SIZE)[:, None, None]
+    return np.repeat(np.array(top) * (1 - t) + np.array(bottom) * t, SIZE, axis=1).round().astype(np.uint8)
+
+
+SMOOTH = {"blue": flat((70, 130, 200)), "grey": flat((128, 128, 128)), "sand": flat((200, 180, 140)),
+          "dark green": flat((40, 70, 40)), "sky": sky((40, 90, 190), (170, 200, 235)),
+          "dusk": sky((30, 30, 80), (230, 140, 90))}
+
+
+def outlier(image: np.ndarray, region: slice) -> float:
+    """Largest |pixel - median of its 5x5 neighbourhood| over the channels, inside region x region."""
+    image = image.astype(np.float32)
+    return max(float(np.abs(image[..., c] - median_filter(image[..., c], 5, mode="nearest"))[region, region].max())
+               for c in range(3))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", default=None, help="weights (default: the shipped demo model)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = load_model(args.checkpoint, device="cpu")
+    hole = np.zeros((SIZE, SIZE), np.uint8)
+    hole[LO:HI, LO:HI] = 255
+    print("| photo | blend | fill colour error (levels, worst channel) | largest outlier (levels) |")
+    print("|---|---|---|---|")
+    for name, truth in SMOOTH.items():
+        for blend in ("poisson", "none"):
+            out = np.asarray(inpaint(model, truth, hole, blend=blend), np.float32)
+            error = np.abs(out[LO:HI, LO:HI].reshape(-1, 3).mean(0) - truth[LO:HI, LO:HI].reshape(-1, 3).mean(0))
+            print(f"| {name} | {blend} | {error.max():.1f} | {outlier(out, slice(LO - 4, HI + 4)):.0f} |")
+    size = model.image_size
+    x = torch.tensor([70.0, 130.0, 200.0]).view(1, 3, 1, 1).expand(1, 3, size, size) / 127.5 - 1
+    print("\ncoarse network on flat blue: hole (rows = cols) -> pixels over 60 levels off their neighbours")
+    for lo, hi in ((size // 4, 3 * size // 4), (size // 12, size // 2), (size // 2 - 10, size - 8)):
+        mask = torch.zeros(1, 1, size, size)
+        mask[..., lo:hi, lo:hi] = 1
+        with torch.no_grad():
+            coarse = ((model(x, mask).coarse[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
+        dev = np.stack([np.abs(coarse[..., c] - median_filter(coarse[..., c], 5, mode="nearest")) for c in range(3)]).max(0)
+        spots = np.argwhere(dev > 60)
+        centre = spots.mean(0).round().astype(int).tolist() if len(spots) else None
+        print(f"  {lo}..{hi - 1}: {len(spots)} pixels, centred at {centre}, worst {dev.max():.0f}")
+
+
+if __name__ == "__main__":
+    main()
