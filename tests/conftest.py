@@ -48,3 +48,23 @@ def centre_mask(batch: int, size: int) -> torch.Tensor:
     mask = torch.zeros(batch, 1, size, size)
     mask[..., lo:hi, lo:hi] = 1.0
     return mask
+
+
+class Payload:
+    """Pickles as a call to exec: loading it with weights_only=False would run code (writes 'ran' to `marker`)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def damage_tensor(path, tensor: torch.Tensor) -> None:
+    """Overwrite one float of `tensor`'s stored bytes inside the checkpoint zip with 1e30 (its CRC no longer matches)."""
+    data = bytearray(path.read_bytes())
+    raw = tensor.contiguous().numpy().tobytes()
+    at = data.find(raw)
+    assert at >= 0 and data.find(raw, at + 1) < 0, "the tensor's bytes must occur once in the file"
+    data[at:at + 4] = torch.tensor([1e30]).numpy().tobytes()
+    path.write_bytes(bytes(data))

@@ -9,6 +9,7 @@ import torch
 
 from csa_lib import checkpoint as ckpt
 from csa_lib.config import Config
+from conftest import Payload, damage_tensor
 
 
 def _state(step: int, seed: int = 0) -> dict:
@@ -149,31 +150,11 @@ def test_export_generator_is_fp16_and_loads_as_a_model(tmp_path):
 
 
 # --- safe loading: weights_only, integrity, what a bad file is --------------------------------------
-class _Payload:
-    """Pickles as a call to exec: loading it with weights_only=False would run code."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
-
-
-def _damage_tensor(path: Path, tensor: torch.Tensor) -> None:
-    """Overwrite one float of `tensor`'s stored bytes inside the zip with 1e30 (its CRC no longer matches)."""
-    data = bytearray(path.read_bytes())
-    raw = tensor.contiguous().numpy().tobytes()
-    at = data.find(raw)
-    assert at >= 0 and data.find(raw, at + 1) < 0, "the tensor's bytes must occur once in the file"
-    data[at:at + 4] = torch.tensor([1e30]).numpy().tobytes()
-    path.write_bytes(bytes(data))
-
-
 def test_a_payload_is_refused_naming_the_file_and_never_runs(tmp_path):
     marker = tmp_path / "ran.txt"
-    hidden = dict(_state(3), extra=_Payload(marker))  # real weights with a payload beside them
+    hidden = dict(_state(3), extra=Payload(marker))  # real weights with a payload beside them
     torch.save(hidden, tmp_path / "hidden.pt")
-    torch.save(_Payload(marker), tmp_path / "plain.pt")
+    torch.save(Payload(marker), tmp_path / "plain.pt")
     for name in ("hidden.pt", "plain.pt"):
         with pytest.raises(ckpt.UnsafeCheckpointError, match=rf"{name} holds objects that cannot be loaded safely"):
             ckpt.read_torch_file(tmp_path / name)
@@ -185,7 +166,7 @@ def test_a_payload_is_refused_naming_the_file_and_never_runs(tmp_path):
 def test_damaged_tensor_bytes_never_load(tmp_path):
     state = _state(4)
     path = ckpt.save_checkpoint(tmp_path / "step_00000004.pt", state)
-    _damage_tensor(path, state["generator"]["b"])
+    damage_tensor(path, state["generator"]["b"])
     with pytest.raises(ckpt.CheckpointError, match=r"step_00000004.pt is damaged: .* fails its CRC check"):
         ckpt.load_checkpoint(path)
     assert not ckpt.verify_checkpoint(path)

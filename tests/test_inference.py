@@ -10,6 +10,7 @@ from csa_lib.config import Config
 from csa_lib.inference import generator_from_checkpoint, inpaint, load_model, load_or_init
 from csa_lib.model import build_models
 from csa_lib.official import save_official
+from conftest import Payload
 
 
 @pytest.fixture(scope="module")
@@ -156,25 +157,15 @@ def test_nothing_under_the_hole_reaches_the_result(model_file, h, w):
     assert np.array_equal(results[0], results[1]) and np.array_equal(results[0], results[2])
 
 
-class _Payload:
-    """Pickles as a call to exec: loading it with weights_only=False would run code."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
-
-
 def test_load_model_refuses_payloads_in_files_and_run_folders(model_file, tmp_path):
     from csa_lib.checkpoint import UnsafeCheckpointError
 
     marker = tmp_path / "ran.txt"
     real = torch.load(model_file, weights_only=True)
     (tmp_path / "run").mkdir()
-    torch.save(dict(real, extra=_Payload(marker)), tmp_path / "hidden.pt")  # beside real weights
-    torch.save(_Payload(marker), tmp_path / "plain.pt")
-    torch.save(dict(real, extra=_Payload(marker)), tmp_path / "run" / "last.pt")
+    torch.save(dict(real, extra=Payload(marker)), tmp_path / "hidden.pt")  # beside real weights
+    torch.save(Payload(marker), tmp_path / "plain.pt")
+    torch.save(dict(real, extra=Payload(marker)), tmp_path / "run" / "last.pt")
     for source, name in ((tmp_path / "hidden.pt", "hidden.pt"), (tmp_path / "plain.pt", "plain.pt"),
                          (tmp_path / "run", "last.pt")):
         with pytest.raises(UnsafeCheckpointError, match=rf"{name} holds objects that cannot be loaded safely"):

@@ -18,6 +18,7 @@ from csa_lib.config import Config
 from csa_lib.data import InpaintingDataset, SyntheticImages
 from csa_lib.masks import MaskSource
 from csa_lib.train import Trainer, build_parser, config_flag, config_from_args, lr_factor
+from conftest import Payload, damage_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:VGG16Features\\(weights=None\\)")
@@ -388,25 +389,6 @@ def test_sigint_inside_fit_saves_and_returns(tmp_path):
 # --------------------------------------------------------------------------------------------
 # safety: unsafe and damaged checkpoints, one writer per run folder, nothing to resume
 # --------------------------------------------------------------------------------------------
-class _Payload:
-    """Pickles as a call to exec: loading it with weights_only=False would run code."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
-
-
-def _damage(path: Path, tensor: torch.Tensor) -> None:
-    """Overwrite one float of `tensor`'s stored bytes inside the checkpoint (the zip CRC no longer matches)."""
-    data = bytearray(path.read_bytes())
-    at = data.find(tensor.contiguous().numpy().tobytes())
-    assert at >= 0
-    data[at:at + 4] = torch.tensor([1e30]).numpy().tobytes()
-    path.write_bytes(bytes(data))
-
-
 def test_resume_skips_a_damaged_or_unsafe_newest_checkpoint(tmp_path):
     cfg = _resume_cfg(tmp_path / "run").replace(max_steps=4)
     Trainer(cfg, datasets=_tiny_datasets(cfg)).fit()  # step 2, step 4 (= last.pt)
@@ -414,7 +396,7 @@ def test_resume_skips_a_damaged_or_unsafe_newest_checkpoint(tmp_path):
     step4 = run / ckpt.step_checkpoint_name(4)
     generator = torch.load(step4, weights_only=True)["generator"]
     name = max(generator, key=lambda k: generator[k].numel())  # random values: its bytes occur once
-    _damage(step4, generator[name])  # a CRC error: torch.load alone would return the 1e30
+    damage_tensor(step4, generator[name])  # a CRC error: torch.load alone would return the 1e30
     with pytest.warns(RuntimeWarning, match=rf"{step4.name} is damaged"):
         resumed = Trainer(cfg, resume=True, datasets=_tiny_datasets(cfg))
     assert resumed.step == 2 and resumed.resumed_from.name == ckpt.step_checkpoint_name(2)
@@ -422,7 +404,7 @@ def test_resume_skips_a_damaged_or_unsafe_newest_checkpoint(tmp_path):
 
     marker = tmp_path / "ran.txt"
     state = torch.load(run / ckpt.step_checkpoint_name(2), weights_only=True)
-    torch.save(dict(state, step=6, extra=_Payload(marker)), run / ckpt.step_checkpoint_name(6))
+    torch.save(dict(state, step=6, extra=Payload(marker)), run / ckpt.step_checkpoint_name(6))
     with pytest.warns(RuntimeWarning, match=r"step_00000006.pt holds objects that cannot be loaded safely"):
         resumed = Trainer(cfg, resume=True, datasets=_tiny_datasets(cfg))
     assert resumed.step == 2 and not marker.exists()
@@ -438,7 +420,7 @@ def test_init_generator_refuses_a_payload(tmp_path):
     source = tmp_path / "a" / "last.pt"  # a run folder's last.pt, real weights and a payload beside them
     source.parent.mkdir()
     torch.save({"format": ckpt.FORMAT, "config": cfg.to_dict(), "step": 1, "generator": generator.state_dict(),
-                "extra": _Payload(marker)}, source)
+                "extra": Payload(marker)}, source)
     with pytest.raises(UnsafeCheckpointError, match="last.pt holds objects that cannot be loaded safely"):
         Trainer(cfg.replace(init_generator=str(source.parent)), device="cpu")
     assert not marker.exists()
@@ -479,7 +461,7 @@ def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch
     assert main(["--smoke", "--max-steps", "2", "--save-every", "1", "--data-root", "synthetic",
                  "--ngf", "4", "--ndf", "4", "--no-use-vgg", *common]) == 0
     (run / ckpt.step_checkpoint_name(5)).write_bytes(b"")  # newer, but empty
-    torch.save({"format": ckpt.FORMAT, "extra": _Payload(tmp_path / "ran.txt")}, run / ckpt.step_checkpoint_name(6))
+    torch.save({"format": ckpt.FORMAT, "extra": Payload(tmp_path / "ran.txt")}, run / ckpt.step_checkpoint_name(6))
     with pytest.warns(RuntimeWarning) as caught:
         assert main(["--resume", "--max-steps", "3", *common]) == 0
     skipped = " ".join(str(w.message) for w in caught)
