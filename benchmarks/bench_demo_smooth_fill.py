@@ -2,8 +2,9 @@
 
 On these the right fill is known exactly, so two figures show the artefacts users saw (a tinted
 square, a dot in its middle, a visible border): the fill's mean-colour error and the pixel that
-stands out most from the median of its 5x5 neighbourhood, in 8-bit levels, for `inpaint` with and
-without the Poisson blend. For a fill that looks right both stay within a few levels: a step of
+stands out most from the median of its 5x5 neighbourhood, in 8-bit levels, for `inpaint` as users
+call it ("poisson": the blend with the fill's detail no rougher than its surroundings), with all of
+the network's detail blended in ("poisson_full") and raw ("none"); the last two show the network itself. For a fill that looks right both stay within a few levels: a step of
 3-5 levels is where a flat field starts to look uneven. Also prints where the coarse network's
 largest outlier sits, the dot, for holes at several positions.
 
@@ -54,7 +55,7 @@ def main() -> None:
     print("| photo | blend | fill colour error (levels, worst channel) | largest outlier (levels) |")
     print("|---|---|---|---|")
     for name, truth in SMOOTH.items():
-        for blend in ("poisson", "none"):
+        for blend in ("poisson", "poisson_full", "none"):
             out = np.asarray(inpaint(model, truth, hole, blend=blend), np.float32)
             error = np.abs(out[LO:HI, LO:HI].reshape(-1, 3).mean(0) - truth[LO:HI, LO:HI].reshape(-1, 3).mean(0))
             print(f"| {name} | {blend} | {error.max():.1f} | {outlier(out, slice(LO - 4, HI + 4)):.0f} |")

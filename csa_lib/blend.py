@@ -143,3 +143,61 @@ def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3) 
     correction = harmonic_fill(known - f, inside, tol)  # image - fill outside the hole, harmonic inside
     out[:, rows, cols] = torch.where(inside[None], f + correction, known)
     return out
+
+
+RING = 1 / 16  # width of the known ring whose roughness `detail_gain` reads, as a share of the longer side
+
+
+def _laplacian(values: Tensor) -> Tensor:
+    """(C,H,W) -> (C,H-2,W-2): the 4-neighbour Laplacian of the interior pixels."""
+    centre = values[:, 1:-1, 1:-1]
+    return 4 * centre - values[:, :-2, 1:-1] - values[:, 2:, 1:-1] - values[:, 1:-1, :-2] - values[:, 1:-1, 2:]
+
+
+def roughness(values: Tensor, region: Tensor) -> float:
+    """RMS of the 4-neighbour Laplacian of `values` (C,H,W) over the interior pixels in `region` (H,W bool).
+
+    0 on flat colours and on linear ramps (a sky gradient); it grows with texture, noise, spots and
+    bowls. NaN when `region` holds no interior pixel.
+    """
+    inner = region[1:-1, 1:-1]
+    if not bool(inner.any()):
+        return float("nan")
+    return float(_laplacian(values)[:, inner].pow(2).mean().sqrt())
+
+
+FLAT = 1e-6  # a fill roughness below this (values in [-1, 1]; 1 level is 0.008) is float rounding, no detail
+SCALES = (1, 2, 4)  # pixel scales at which `detail_gain` compares roughness (noise shows at 1, bowls and spots at 2-4)
+
+
+def detail_gain(fill: Tensor, image: Tensor, hole: Tensor, ring: float = RING, scales: tuple[int, ...] = SCALES) -> float:
+    """How much of the fill's own detail to keep, in [0, 1]: the smallest ratio, over pixel scales, of the
+    roughness of the known ring around the hole to the roughness of the fill inside it, capped at 1.
+
+    `fill` and `image` (C,H,W) at one resolution (the network's), `hole` (H,W bool). A fill no rougher
+    than the pixels around the hole keeps all its detail (1); one rougher than them at some scale (a
+    spot, a tint that varies, a bowl painted into a plain sky) is scaled down to their roughness, and
+    on a flat colour or a linear gradient to nothing, so the blend becomes the smooth membrane fill
+    that is right there. Several scales, because the noise of a plain sky is rough at 1 px and
+    smooth at 4, where a painted bowl is not. At scale s both are averaged over s x s blocks first;
+    the ring is the known pixels within `ring` x the longer side of the hole (at least 2 px at s = 1)
+    whose blocks and 4 neighbours are known too, the hole's blocks are those wholly inside it. Scales
+    with no such pixel are left out; 1 when none is left.
+    """
+    hole = hole.bool()
+    width = max(2, round(ring * max(hole.shape)))
+    h = hole[None, None].float()  # (1,1,H,W)
+    near = F.max_pool2d(h, 2 * width + 1, stride=1, padding=width)  # within `width` of the hole
+    gain = 1.0
+    for s in scales:
+        if min(hole.shape) < 3 * s:
+            continue
+        f, v = F.avg_pool2d(fill[None], s)[0], F.avg_pool2d(image[None], s)[0]  # (C,H/s,W/s)
+        hs = F.avg_pool2d(h, s)  # (1,1,H/s,W/s) share of hole pixels per block
+        touching = F.max_pool2d(hs, 3, stride=1, padding=1) > 0  # a block with hole in it or next to it
+        ring_blocks = (F.max_pool2d(near, s) > 0) & ~touching
+        fill_rough = roughness(f, (hs == 1)[0, 0])
+        ring_rough = roughness(v, ring_blocks[0, 0])
+        if fill_rough > FLAT and ring_rough == ring_rough:  # both measured, and the fill has detail
+            gain = min(gain, ring_rough / fill_rough)
+    return min(1.0, gain)

@@ -40,7 +40,7 @@ from csa_lib.metrics import (
 
 IMAGE_SUFFIXES = imageio.IMAGE_EXTENSIONS  # the library's one list
 DEFAULT_METHODS = ("csa", "telea", "navier_stokes", "biharmonic")
-CSA_METHODS = {"csa": "poisson", "csa_raw": "none"}  # method name -> inference.inpaint's blend
+CSA_METHODS = {"csa": "poisson", "csa_full": "poisson_full", "csa_raw": "none"}  # method name -> inference.inpaint's blend
 SUMMARY_COLUMNS = ("n", "hole_ratio", *METRIC_KEYS, "time_s")
 
 MaskList = Sequence[tuple[str, Any]]
@@ -183,10 +183,11 @@ def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
 
 
 def build_methods(names: str | Sequence[str] = DEFAULT_METHODS, checkpoint: str | Path | None = None) -> dict[str, Inpainter]:
-    """Method names (a BASELINES key, "csa" or "csa_raw"; comma-separated string or list) -> {name: Inpainter}.
+    """Method names (a BASELINES key or a CSA_METHODS key; comma-separated string or list) -> {name: Inpainter}.
 
-    "csa" is `inference.inpaint` as users call it (Poisson-blended); "csa_raw" pastes the network's
-    output without the blend (`blend="none"`), the paper's own output.
+    "csa" is `inference.inpaint` as users call it (Poisson-blended, detail no rougher than around the
+    hole); "csa_full" blends all of the fill's detail in (`blend="poisson_full"`); "csa_raw" pastes
+    the network's output without the blend (`blend="none"`), the paper's own output.
     """
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
@@ -347,7 +348,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None, help="CSA checkpoint (default: the shipped demo model)")
     parser.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to this")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help=f"comma-separated, from {', '.join([*CSA_METHODS, *BASELINES])} (csa_raw: without the Poisson blend)")
+                        help=f"comma-separated, from {', '.join([*CSA_METHODS, *BASELINES])} (csa_full: Poisson blend without the detail gain; csa_raw: no blend)")
     parser.add_argument("--out", default="outputs/eval", help="output folder")
     parser.add_argument("--per-bucket", type=int, default=1, help="irregular masks per hole bucket per image")
     parser.add_argument("--max-images", type=int, default=None, help="use only the first N images (default: all)")

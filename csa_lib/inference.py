@@ -8,26 +8,33 @@ only known pixels are averaged into the scaled photo: what lies under the hole n
 
 By default the fill is Poisson-blended into the photo at full resolution (`csa_lib.blend`): its
 gradients are kept and its colour is matched to the known pixels around the hole, so there is no
-seam and no tint. `blend="none"` pastes the network's output as it is (the paper's own output).
+seam and no tint. First its own detail is scaled down to no more than the known pixels around the
+hole have (`blend.detail_gain`), so a plain sky gets a plain fill, not a painted spot or bowl; over
+texture nothing changes. `blend="poisson_full"` skips that step; `blend="none"` pastes the
+network's output as it is (the paper's own output). Past the scaling of the photo for the network,
+only the hole's bounding box is worked on, so a small hole in a big photo costs little more than in
+a small one.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import Tensor
 
 from . import imageio
-from .blend import poisson_blend
+from .blend import detail_gain, hole_box, poisson_blend
 from .config import Config
 from .imageio import ImageLike
 from .model import CSAGenerator, init_weights
 from .official import find_official_pair, load_official
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
-BLENDS = ("poisson", "none")
+BLENDS = ("poisson", "poisson_full", "none")
 
 
 def default_device() -> torch.device:
@@ -113,8 +120,9 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     at least half intensity: >= 128 for 8-bit, > 0.5 for floats; a mask's alpha when its colour is
     blank). Known pixels come back unchanged; an empty mask returns the image as it is; a grey photo
     gets a grey fill; a hole over 75 % of the photo warns (an inverted mask?). Runs on the model's
-    device (CPU or CUDA). `blend`: "poisson" (default) blends the fill in without a seam; "none"
-    pastes the raw output.
+    device (CPU or CUDA). `blend`: "poisson" (default) blends the fill in without a seam, keeping no
+    more of its detail than the surroundings have; "poisson_full" blends all of it in; "none" pastes
+    the raw output.
     """
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
@@ -132,29 +140,68 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
 
     device = next(model.parameters()).device
     size = model.image_size
-    x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(device)  # (1,3,H,W)
-    m = torch.from_numpy(hole)[None, None].float().to(device)  # (1,1,H,W)
+    hole_t = torch.from_numpy(hole).to(device)  # (H,W) bool
+    rows, cols = hole_box(hole_t)  # the hole's box plus the blend's margin: all that is written
     scale = size / max(H, W)
     h, w = max(1, round(H * scale)), max(1, round(W * scale))
-    # Scale only the known pixels (a normalised average), so nothing under the hole reaches the model.
-    known = 1 - m
-
-    def scale_down(t: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-
-    x_small = scale_down(x * known) / scale_down(known).clamp_min(1e-6)  # (1,3,h,w)
-    m_small = (F.interpolate(m, size=(h, w), mode="area") > 0).float()  # any coverage = hole
+    # Scale only the known pixels (a normalised average), so nothing under the hole reaches the model:
+    # R, G, B and a known-weight channel (255 = known), zeroed under the hole, scaled down in one call.
+    rgbk = np.empty((H, W, 4), np.uint8)
+    rgbk[..., :3], rgbk[..., 3] = pixels, 255
+    rgbk[rows, cols][hole[rows, cols]] = 0  # a view: only the box holds hole pixels
+    # uint8 in, uint8 out (torch's fast path; a float copy of a big photo would cost more than the network).
+    # Rounding to whole levels is harmless: the pixels whose windows touch the hole are hole or almost fully known.
+    rgbk_t = torch.from_numpy(rgbk)[None].permute(0, 3, 1, 2)  # (1,4,H,W) uint8, channels last
+    small = F.interpolate(rgbk_t, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    small = small.to(device).float()  # (1,4,h,w) 0..255
+    weight = small[:, 3:] / 255  # (1,1,h,w) share of known pixels under each small pixel
+    x_small = ((small[:, :3] - 127.5 * weight) / (127.5 * weight.clamp_min(1e-6))).contiguous()  # (1,3,h,w); 0 where all is hole
+    m_small = torch.from_numpy(any_coverage(hole, (h, w))).to(device)[None, None].float()  # (1,1,h,w) any coverage = hole
     if bool(m_small.all()):
         raise ValueError("at the model's resolution the mask covers the whole image: leave more pixels known")
     pad = (0, size - w, 0, size - h)  # left, right, top, bottom
     mode = "reflect" if (size - w) < w and (size - h) < h else "replicate"
     x_in = F.pad(x_small, pad, mode=mode)  # (1,3,size,size)
     m_in = F.pad(m_small, pad, value=0.0)  # padding counts as known
-    out = model(x_in, m_in).refined[..., :h, :w]  # (1,3,h,w) the whole raw output, known part too
-    out_full = F.interpolate(out, size=(H, W), mode="bicubic", align_corners=False)[0]  # (3,H,W)
-    if blend == "poisson":  # the known pixels around the hole set its colour, the fill its gradients
-        out_full = poisson_blend(out_full, x[0], torch.from_numpy(hole).to(device), tol=1e-3)
+    out = model(x_in, m_in).refined[0, :, :h, :w]  # (3,h,w) the whole raw output, known part too
+    if blend == "poisson":  # no rougher than the known pixels around the hole, at the network's resolution
+        out = out * detail_gain(out, x_small[0], m_small[0, 0] > 0)
+    # From here on only the hole's box is touched, so the cost follows the hole.
+    fill = upscale_window(out, (H, W), rows, cols)  # (3,bh,bw) = the bicubic upscale of `out`, cropped
+    if blend in ("poisson", "poisson_full"):  # the known pixels around the hole set its colour, the fill its gradients
+        box = torch.from_numpy(pixels[rows, cols]).to(device).permute(2, 0, 1).float().div(127.5).sub(1)  # (3,bh,bw)
+        fill = poisson_blend(fill, box, hole_t[rows, cols], tol=1e-3)
     if imageio.is_grey(pixels):  # grey in, grey fill out: the network's fill has a tint of its own
-        out_full = out_full.mean(dim=0, keepdim=True).expand(3, H, W)  # (3,H,W)
-    filled = out_full.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(imageio.composite(filled, pixels, hole))
+        fill = fill.mean(dim=0, keepdim=True).expand_as(fill)  # (3,bh,bw)
+    filled = pixels.copy()
+    filled[rows, cols] = imageio.composite(
+        fill.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy(), pixels[rows, cols], hole[rows, cols])
+    return Image.fromarray(filled)
+
+
+def any_coverage(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H,W) bool -> `size` (h,w) bool: True where the small pixel's window holds a hole pixel.
+
+    The windows of ``F.interpolate(mode="area")`` (rows floor(i H / h) to ceil((i + 1) H / h)), so
+    this is ``F.interpolate(hole, size, mode="area") > 0`` without a float copy of the mask.
+    """
+    def windows(n: int, m: int) -> list[slice]:
+        return [slice(i * n // m, -(-(i + 1) * n // m)) for i in range(m)]
+
+    rows_any = np.stack([hole[r].any(axis=0) for r in windows(hole.shape[0], size[0])])  # (h,W)
+    return np.stack([rows_any[:, c].any(axis=1) for c in windows(hole.shape[1], size[1])], axis=1)  # (h,w)
+
+
+def upscale_window(small: Tensor, size: tuple[int, int], rows: slice, cols: slice) -> Tensor:
+    """The window (rows, cols) of `small` (C,h,w) scaled bicubically to `size` (H,W): (C,len(rows),len(cols)).
+
+    The same values as ``F.interpolate(small[None], size, mode="bicubic")[0, :, rows, cols]`` (to float
+    rounding) without computing the rest: bicubic scaling is separable, so the window is
+    ``R @ small @ C.T`` with R and C the rows of the 1-D scaling matrices that the window needs.
+    """
+    def matrix(n_in: int, n_out: int, window: slice) -> Tensor:  # (len(window), n_in): row i scales to output i
+        eye = torch.eye(n_in, dtype=small.dtype, device=small.device)[None, None]  # (1,1,n_in,n_in)
+        return F.interpolate(eye, size=(n_out, n_in), mode="bicubic", align_corners=False)[0, 0, window]
+
+    _, h, w = small.shape
+    return matrix(h, size[0], rows) @ small @ matrix(w, size[1], cols).T

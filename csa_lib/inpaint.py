@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None,
                         help="our checkpoint or run folder, or the original's *_net_G.pth (default: the shipped demo model)")
     parser.add_argument("--blend", choices=BLENDS, default="poisson",
-                        help="poisson: blend the fill in without a seam; none: the network's raw output")
+                        help="poisson: blend the fill in without a seam, no rougher than its surroundings; "
+                             "poisson_full: blend all of the fill's detail in; none: the network's raw output")
     parser.add_argument("--device", type=device, default=None, help="cpu, cuda, ... (default: CUDA when available)")
     return parser
 

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from csa_lib.blend import harmonic_fill, poisson_blend
+import torch.nn.functional as F
+
+from csa_lib.blend import detail_gain, harmonic_fill, poisson_blend, roughness
 
 
 def dense_harmonic(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -144,3 +146,54 @@ def test_a_hole_at_the_image_corner_keeps_the_zero_flux_border():
     hole[:7, :9] = True  # touches two image borders; the box is clipped there
     got = harmonic_fill(values, hole, tol=1e-12)
     np.testing.assert_allclose(got.numpy(), dense_harmonic(values.numpy(), hole.numpy()), atol=1e-9)
+
+
+def test_roughness_by_hand():
+    spike = torch.zeros(1, 5, 5)
+    spike[0, 2, 2] = 1.0  # interior Laplacians: 4 at the spike, -1 at its 4 neighbours, 0 elsewhere
+    everywhere = torch.ones(5, 5, dtype=torch.bool)
+    assert roughness(spike, everywhere) == pytest.approx(np.sqrt((16 + 4) / 9))
+    only_centre = torch.zeros(5, 5, dtype=torch.bool)
+    only_centre[2, 2] = True
+    assert roughness(spike, only_centre) == pytest.approx(4.0)
+    yy, xx = torch.meshgrid(torch.arange(7.0), torch.arange(9.0), indexing="ij")
+    ramp = (0.3 * yy - 0.2 * xx)[None].expand(3, 7, 9)  # a sky gradient: no roughness at all
+    assert roughness(ramp, torch.ones(7, 9, dtype=torch.bool)) == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(roughness(ramp, torch.zeros(7, 9, dtype=torch.bool)))
+
+
+def _centre_hole(n: int) -> torch.Tensor:
+    hole = torch.zeros(n, n, dtype=torch.bool)
+    hole[n // 4: 3 * n // 4, n // 4: 3 * n // 4] = True
+    return hole
+
+
+def test_detail_gain_scales_a_fill_down_to_the_roughness_around_the_hole():
+    n = 64
+    hole = _centre_hole(n)
+    x = torch.arange(n, dtype=torch.float64)
+    bowl = (0.01 * (x - n / 2) ** 2)[None, None, :].expand(3, n, n)  # the same curvature everywhere, at every scale
+    # Twice as curved inside as around: keep half. As curved: keep all (never more than all).
+    assert detail_gain(2 * bowl, bowl, hole) == pytest.approx(0.5)
+    assert detail_gain(bowl, bowl, hole) == pytest.approx(1.0)
+    assert detail_gain(bowl, 3 * bowl, hole) == 1.0
+    # A plain sky around, a spot painted in: nothing of the fill's detail is kept.
+    sky = torch.linspace(-0.5, 0.5, n, dtype=torch.float64)[None, :, None].expand(3, n, n)
+    spot = sky.clone()
+    spot[:, n // 2 - 1: n // 2 + 2, n // 2 - 1: n // 2 + 2] += 0.8
+    assert detail_gain(spot, sky, hole) == pytest.approx(0.0, abs=1e-9)
+    # A fill with no detail of its own, or no known ring to compare with: left as it is.
+    assert detail_gain(sky, spot, hole) == 1.0
+    assert detail_gain(spot, sky, torch.ones(n, n, dtype=torch.bool)) == 1.0
+
+
+def test_detail_gain_looks_past_pixel_noise_to_the_scale_of_a_painted_bowl():
+    n = 96
+    hole = _centre_hole(n)
+    rng = np.random.default_rng(0)
+    noise = torch.from_numpy(rng.normal(0, 0.02, (3, n, n)))
+    yy, xx = torch.meshgrid(torch.arange(n, dtype=torch.float64), torch.arange(n, dtype=torch.float64), indexing="ij")
+    bowl = 1.5 * (((yy - n / 2) ** 2 + (xx - n / 2) ** 2) / (n / 4) ** 2)[None].expand(3, n, n)
+    fill = bowl + 0.5 * noise  # smoother than the sky at 1 px, far rougher at 4 px
+    assert detail_gain(fill, noise, hole, scales=(1,)) == 1.0
+    assert detail_gain(fill, noise, hole) < 0.2

@@ -7,7 +7,9 @@ import torch
 from PIL import Image
 
 from csa_lib.config import Config
-from csa_lib.inference import generator_from_checkpoint, inpaint, load_model, load_or_init
+import torch.nn.functional as F
+
+from csa_lib.inference import any_coverage, generator_from_checkpoint, inpaint, load_model, load_or_init, upscale_window
 from csa_lib.model import build_models
 from csa_lib.official import save_official
 from conftest import Payload
@@ -186,3 +188,29 @@ def test_load_model_refuses_damaged_weights(model_file, tmp_path):
     (tmp_path / "empty.pt").write_bytes(b"")
     with pytest.raises(ValueError, match=r"empty.pt is empty \(0 bytes\)"):
         load_model(tmp_path / "empty.pt", device="cpu")
+
+
+@pytest.mark.parametrize("big,small", [((37, 53), (8, 11)), ((256, 256), (128, 128)), ((600, 800), (96, 128)), ((5, 7), (5, 7))])
+def test_any_coverage_is_area_scaling_above_zero(big, small):
+    rng = np.random.default_rng(sum(big))
+    hole = rng.random(big) < 0.02
+    hole[big[0] // 2:, : big[1] // 3] = True
+    expected = F.interpolate(torch.from_numpy(hole)[None, None].float(), size=small, mode="area")[0, 0] > 0
+    assert np.array_equal(any_coverage(hole, small), expected.numpy())
+
+
+@pytest.mark.parametrize("small,size,rows,cols", [((3, 24, 32), (240, 320), slice(50, 131), slice(0, 77)),
+                                                   ((3, 17, 9), (101, 50), slice(0, 101), slice(20, 50)),
+                                                   ((1, 8, 8), (8, 8), slice(2, 5), slice(3, 4))])
+def test_upscale_window_is_the_crop_of_the_whole_upscale(small, size, rows, cols):
+    x = torch.randn(small, dtype=torch.float64)
+    whole = F.interpolate(x[None], size=size, mode="bicubic", align_corners=False)[0]
+    assert torch.allclose(upscale_window(x, size, rows, cols), whole[:, rows, cols], atol=1e-10)
+
+
+def test_textured_surroundings_keep_all_of_the_fill(model_file):
+    model = load_model(model_file, device="cpu")
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)  # rougher than any fill
+    mask = box_mask(64, 64)
+    assert np.array_equal(np.asarray(inpaint(model, image, mask)), np.asarray(inpaint(model, image, mask, blend="poisson_full")))
