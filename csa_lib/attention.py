@@ -5,10 +5,8 @@ The plotting functions build `matplotlib.figure.Figure` objects directly (no pyp
 work headless, in tests and in notebooks alike: a notebook shows a figure by ending a cell with it.
 
 Positions are feature cells (row, col) of the CSA feature map (h x w, = H/8 x W/8 of the image);
-`cell_box` maps a cell to the image pixels it stands for. Two toy explainers live here too, the
-neighbours CSA is compared with in the classroom walkthrough: `contextual_attention` (softmax
-blend of known features, Yu et al. 2018, with 1x1 patches) and `shift_copy` (copy the best match,
-Shift-Net, Yan et al. 2018, without the coherence chain).
+`cell_box` maps a cell to the image pixels it stands for. The layers CSA is compared with in the
+classroom walkthrough (contextual attention, the Shift-Net shift) are in `attention_layers.py`.
 """
 from __future__ import annotations
 
@@ -18,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -26,16 +23,16 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from PIL import Image
 from torch import Tensor
 
-from .csa_layer import EPS, CSAAttention
+from .csa_layer import CSAAttention
 from .data import SyntheticImages
 from .imageio import read_image
 from .utils import from_pil
 from .viz import NotebookFigure, hide_ticks, to_chw, to_hwc
 
 __all__ = [
-    "AttentionExplorer", "attention_explorer", "best_match", "cell_box", "contextual_attention",
-    "demo_image", "hole_index", "hole_positions", "plot_blend_weights", "plot_chain",
-    "blend_summary", "describe_blend", "plot_curves", "plot_feature_mask", "plot_feature_panels", "plot_maps", "plot_score_map", "run_with_csa_input", "shift_copy",
+    "AttentionExplorer", "attention_explorer", "best_match", "blend_summary", "cell_box", "demo_image",
+    "describe_blend", "hole_index", "hole_positions", "plot_blend_weights", "plot_chain", "plot_curves",
+    "plot_feature_mask", "plot_feature_panels", "plot_maps", "plot_score_map", "run_with_csa_input",
 ]
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "images"
@@ -403,43 +400,3 @@ def attention_explorer(attention: CSAAttention, image: Tensor | None = None) -> 
     """An `AttentionExplorer` for `attention` (image (B,3,H,W) in [-1,1] adds the picture on the image)."""
     return AttentionExplorer(attention, image)
 
-
-# --------------------------------------------------------------------------------------------
-# The neighbours CSA is compared with (1x1 patches, for teaching)
-# --------------------------------------------------------------------------------------------
-def _flat(x: Tensor, hole: Tensor) -> tuple[Tensor, Tensor]:
-    B, C, h, w = x.shape
-    if hole.shape != (B, 1, h, w):
-        raise ValueError(f"hole must be (B,1,h,w) = {(B, 1, h, w)}, got {tuple(hole.shape)}")
-    return x.flatten(2).transpose(1, 2), hole.reshape(B, h * w).bool()  # (B,N,C), (B,N)
-
-
-def contextual_attention(x: Tensor, hole: Tensor, scale: float = 10.0) -> Tensor:
-    """Contextual attention with 1x1 patches: each hole cell = softmax(scale * cosine)-weighted mean of known cells.
-
-    x (B,C,h,w), hole (B,1,h,w) bool -> (B,C,h,w); known cells unchanged. Yu et al. (2018) use 3x3
-    patches and scale 10; the blend is soft, and each hole cell is computed independently.
-    """
-    xf, hf = _flat(x, hole)  # (B,N,C), (B,N)
-    x_hat = xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
-    cosine = torch.bmm(x_hat, x_hat.transpose(1, 2))  # (B,N,N)
-    logits = (scale * cosine).masked_fill(hf[:, None, :], float("-inf"))  # only known candidates
-    weights = F.softmax(logits, dim=2)  # (B,N,N)
-    blended = torch.bmm(weights, xf)  # (B,N,C)
-    yf = torch.where(hf[:, :, None], blended, xf)  # (B,N,C)
-    return yf.transpose(1, 2).reshape(x.shape)  # (B,C,h,w)
-
-
-def shift_copy(x: Tensor, hole: Tensor) -> Tensor:
-    """Shift-Net-style shift with 1x1 patches: each hole cell copies its best-matching known cell, no coherence.
-
-    x (B,C,h,w), hole (B,1,h,w) bool -> (B,C,h,w); known cells unchanged. The match is the argmax of
-    the cosine, which is the same cell as the argmax of CSA's half-normalised score.
-    """
-    xf, hf = _flat(x, hole)  # (B,N,C), (B,N)
-    x_hat = xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
-    scores = torch.bmm(xf, x_hat.transpose(1, 2)).masked_fill(hf[:, None, :], float("-inf"))  # (B,N,N)
-    best = scores.argmax(dim=2)  # (B,N)
-    copied = xf.gather(1, best[:, :, None].expand_as(xf))  # (B,N,C)
-    yf = torch.where(hf[:, :, None], copied, xf)  # (B,N,C)
-    return yf.transpose(1, 2).reshape(x.shape)  # (B,C,h,w)

@@ -10,10 +10,11 @@ the half-normalised correlation
     D(p, k) = < x_p , x_k / (||x_k|| + 1e-8) >          (only the candidate is normalised)
 
 and the best match is m̄_p = x_{k*} with k* = argmax_k D(p, k) (hard argmax, no softmax);
-D_max(p) = D(p, k*).
+D_max(p) = D(p, k*). In code: `search_matches`.
 
-**Generate** (sequential: raster order over hole positions only). With m_{i-1} the already
-generated feature of the previous hole position in raster order (not necessarily a neighbour):
+**Generate** (sequential: raster order over hole positions only; `generate_in_raster_order`, made one
+autograd node by `coherent_chain`). With m_{i-1} the already generated feature of the previous hole
+position in raster order (not necessarily a neighbour):
 
     D_ad(i) = < m_{i-1} , x_{p_i} / (||x_{p_i}|| + 1e-8) >
     m_i     = D_ad / (D_ad + D_max) * m_{i-1}  +  D_max / (D_ad + D_max) * m̄_{p_i}
@@ -80,9 +81,15 @@ class CSAAttention:
         return self.scores[sample, found[0, 0]].reshape(h, w)  # (h, w)
 
 
-def _search(xq: Tensor, x_known_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Scores (B,T,N) of queries xq (B,T,C) vs normalised candidates (B,N,C); best (B,T) and D_max (B,T)."""
-    scores = torch.bmm(xq, x_known_hat.transpose(1, 2))  # (B,T,N)
+def normalise_features(xf: Tensor) -> Tensor:
+    """x̂: feature vectors (B,N,C) each divided by its norm + EPS, as the search and the generate step use them."""
+    return xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
+
+
+def search_matches(xq: Tensor, x_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The search step: queries xq (B,T,C) vs normalised candidates x_hat (B,N,C), known (B,N) bool ->
+    scores D (B,T,N) (-inf at hole candidates), best known match k* (B,T) and D_max (B,T)."""
+    scores = torch.bmm(xq, x_hat.transpose(1, 2))  # (B,T,N)
     scores = scores.masked_fill(~known[:, None, :], float("-inf"))  # hole cells are never candidates
     max_score, best = scores.max(dim=2)  # (B,T), (B,T): first maximum in raster order on ties
     return scores, best, max_score
@@ -123,10 +130,12 @@ def _chain_scalars_valid(a: Tensor, b: Tensor, d: Tensor, s: Tensor, d_max: Tens
     return a, b, k_d, k_dmax
 
 
-def _chain_forward_torch(m_bar: Tensor, q: Tensor, d_max: Tensor) -> tuple[Tensor, ...]:
-    """Forward loop on (T,B,C), (T,B,C), (T,B) -> y (T,B,C), a, b, d, s (T,B), without a graph.
+def generate_in_raster_order(m_bar: Tensor, q: Tensor, d_max: Tensor) -> tuple[Tensor, ...]:
+    """The generate step's recurrence (module docstring, **Generate**), hole cell after hole cell:
+    m̄ (T,B,C), q = x̂ (T,B,C), D_max (T,B) -> y (T,B,C), a = a_new, b = a_ori, d = D_ad, s = d + D_max (T,B).
 
-    Padded steps are computed like the others (their values are discarded by the caller).
+    Time-major and without a graph: the forward of `coherent_chain` on the torch backend (csa_triton
+    runs the same loop as one kernel). Padded steps are computed like the others (the caller drops them).
     """
     T = m_bar.shape[0]
     y = torch.empty_like(m_bar)  # (T,B,C)
@@ -189,7 +198,7 @@ class _CoherentChain(torch.autograd.Function):
             from . import csa_triton
             y, a, b, d, s = csa_triton.chain_forward(m_bar, q, d_max, valid)
         else:
-            y, a, b, d, s = _chain_forward_torch(m_bar, q, d_max)
+            y, a, b, d, s = generate_in_raster_order(m_bar, q, d_max)
             y = torch.where(valid[:, :, None], y, torch.zeros_like(y))  # padded steps: finite, unused
         a, b, k_d, k_dmax = _chain_scalars_valid(a, b, d, s, d_max, valid)
         ctx.backend = backend
@@ -290,7 +299,7 @@ def _csa(x: Tensor, hole: Tensor, return_attention: bool) -> tuple[Tensor, CSAAt
         return x, (_empty_attention(x, hole) if return_attention else None)
 
     xf = x.flatten(2).transpose(1, 2)  # (B,N,C)
-    x_hat = xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C) each vector over its norm
+    x_hat = normalise_features(xf)  # (B,N,C) each vector over its norm
     # hole cells of each sample in raster order, padded to T: a stable sort puts holes first
     order = torch.argsort((~hole).to(torch.uint8), dim=1, stable=True)[:, :T]  # (B,T)
     valid = torch.arange(T, device=x.device)[None, :] < counts[:, None]  # (B,T)
@@ -299,7 +308,7 @@ def _csa(x: Tensor, hole: Tensor, return_attention: bool) -> tuple[Tensor, CSAAt
     xq_hat = x_hat.gather(1, gather_idx)  # (B,T,C) x_p / ||x_p||
 
     # --- search: best known match m̄_p and D_max(p) ---
-    scores, best, d_max = _search(xq, x_hat, known)  # (B,T,N), (B,T), (B,T)
+    scores, best, d_max = search_matches(xq, x_hat, known)  # (B,T,N), (B,T), (B,T)
     m_bar = xf.gather(1, best[:, :, None].expand(B, T, C))  # (B,T,C) original features of the matches
 
     # --- generate: the raster-order chain (a custom autograd function; one fused kernel on CUDA) ---

@@ -44,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler
 
 from . import checkpoint as ckpt
+from .runlock import RunLock
 from .cli import Parser, UserError, device, run_cli
 from .config import MASK_TYPES, Config
 from .losses import LossNetworks, discriminator_losses, generator_losses
@@ -206,7 +207,7 @@ class Trainer:
         self._last_saved_step = -1
         self._last_save_time = time.monotonic()
         self.stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended fit() early
-        self._lock = ckpt.RunLock(self.out_dir)  # taken by fit() and save(): one writer per run folder
+        self._lock = RunLock(self.out_dir)  # taken by fit() and save(): one writer per run folder
         self._truncate_log_at: int | None = None
 
         if resume:

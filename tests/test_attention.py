@@ -9,6 +9,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.quiver import Quiver
 
 from csa_lib import attention as A
+from csa_lib.attention_layers import contextual_attention, shift_copy
 from csa_lib.csa_layer import coherent_semantic_attention, feature_hole_mask
 from csa_lib.model import CSAGenerator
 from conftest import centre_mask
@@ -133,7 +134,7 @@ def test_explorer_redraws_on_slider(toy):
 
 def test_shift_copy_and_contextual_attention(toy):
     x, hole, y, att = toy
-    shifted = A.shift_copy(x, hole)
+    shifted = shift_copy(x, hole)
     B, C, h, w = x.shape
     xf = x.flatten(2)  # (B,C,N)
     for b in range(B):
@@ -141,10 +142,10 @@ def test_shift_copy_and_contextual_attention(toy):
             k = int(att.match[b, r, c])
             assert torch.equal(shifted[b, :, r, c], xf[b, :, k])  # copies CSA's best match
     assert torch.equal(shifted[~hole.expand_as(x)], x[~hole.expand_as(x)])
-    soft = A.contextual_attention(x, hole, scale=10.0)
+    soft = contextual_attention(x, hole, scale=10.0)
     assert torch.equal(soft[~hole.expand_as(x)], x[~hole.expand_as(x)])
     assert not torch.allclose(soft, shifted)
-    assert torch.allclose(A.contextual_attention(x, hole, scale=1e6), shifted, atol=1e-5)  # hard limit
+    assert torch.allclose(contextual_attention(x, hole, scale=1e6), shifted, atol=1e-5)  # hard limit
     # a soft blend of known features stays inside their per-channel range
     known = xf.transpose(1, 2)[~hole.flatten(1)]  # (K,C)
     hole_out = soft.flatten(2).transpose(1, 2)[hole.flatten(1)]  # (T,C)
@@ -177,7 +178,7 @@ def test_plot_maps_and_curves():
 
 def test_contextual_attention_at_scale_zero_is_the_known_mean(toy):
     x, hole, _, _ = toy
-    flat = A.contextual_attention(x, hole, scale=0.0).flatten(2).transpose(1, 2)  # (B,N,C)
+    flat = contextual_attention(x, hole, scale=0.0).flatten(2).transpose(1, 2)  # (B,N,C)
     xf, hf = x.flatten(2).transpose(1, 2), hole.flatten(1)
     for b in range(x.shape[0]):
         assert torch.allclose(flat[b][hf[b]], xf[b][~hf[b]].mean(0).expand(int(hf[b].sum()), -1), atol=1e-6)

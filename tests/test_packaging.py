@@ -1,10 +1,16 @@
-"""Project files agree: environment.yaml vs pyproject.toml, constraints pin every dependency."""
+"""Project files agree: environment.yaml vs pyproject.toml, constraints pin every dependency, builds ship package data."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
+import tarfile
 import tomllib
+import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,3 +60,41 @@ def test_every_spec_reference_points_into_the_repository():
     missing = {number: names for number, names in cited.items() if number not in sections}
     assert not missing, f"sections cited but not in docs/csa_spec.md: {missing}"
     assert (ROOT / "tests" / "data" / "csa_state_dict_shapes.json").is_file()
+
+
+# The package data a built distribution must hold (pyproject.toml: [tool.setuptools.package-data]).
+PACKAGE_DATA = ("csa_lib/static/mask_painter.js", "csa_lib/static/mask_painter.css")
+
+
+def _build(tmp_path: Path, hook: str) -> Path:
+    """Run setuptools' PEP 517 `hook` (build_wheel / build_sdist) on a copy of the project; the built file.
+
+    A copy, so the build's egg-info and build/ folders stay out of the working tree; no network
+    (no isolated environment: the venv's setuptools builds it).
+    """
+    src, out = tmp_path / "src", tmp_path / "dist"
+    shutil.copytree(ROOT / "csa_lib", src / "csa_lib", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    out.mkdir()
+    code = f"from setuptools import build_meta; print(build_meta.{hook}({str(out)!r}))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=src, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out / done.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.slow  # two setuptools builds: a few seconds
+def test_wheel_and_sdist_ship_the_widget_front_end(tmp_path):
+    """The MaskPainter's JS and CSS are in the built wheel and sdist, byte for byte as in the repository."""
+    wheel = _build(tmp_path / "wheel", "build_wheel")
+    with zipfile.ZipFile(wheel) as zf:
+        for name in PACKAGE_DATA:
+            assert name in zf.namelist(), f"{name} missing from {wheel.name}"
+            assert zf.read(name) == (ROOT / name).read_bytes()
+    sdist = _build(tmp_path / "sdist", "build_sdist")
+    with tarfile.open(sdist) as tf:
+        top = sdist.name.removesuffix(".tar.gz")
+        for name in PACKAGE_DATA:
+            member = f"{top}/{name}"
+            assert member in tf.getnames(), f"{name} missing from {sdist.name}"
+            assert tf.extractfile(member).read() == (ROOT / name).read_bytes()

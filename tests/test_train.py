@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from csa_lib import checkpoint as ckpt
+from csa_lib import runlock
 from csa_lib.config import Config
 from csa_lib.data import InpaintingDataset, SyntheticImages
 from csa_lib.masks import MaskSource
@@ -438,16 +439,16 @@ def test_a_second_trainer_on_the_same_folder_refuses(tmp_path):
         def on_step_end(self, trainer, logs):
             if trainer.step == 1:
                 other = Trainer(cfg, datasets=_tiny_datasets(cfg))
-                with pytest.raises(ckpt.RunLockedError, match=rf"{run.name} is in use by another trainer"):
+                with pytest.raises(runlock.RunLockedError, match=rf"{run.name} is in use by another trainer"):
                     other.fit()
-                with pytest.raises(ckpt.RunLockedError):
+                with pytest.raises(runlock.RunLockedError):
                     other.save()
                 refused.append(other.step)
 
     first = Trainer(cfg, [SecondTrainer()], datasets=_tiny_datasets(cfg))
     first.fit()
     assert refused == [0] and first.step == 2
-    assert not stale.exists() and not (run / ckpt.LOCK_NAME).exists()  # removed at start; released at the end
+    assert not stale.exists() and not (run / runlock.LOCK_NAME).exists()  # removed at start; released at the end
     assert ckpt.load_checkpoint(run / ckpt.LAST_NAME)["step"] == 2
     Trainer(cfg.replace(max_steps=3), resume=True, datasets=_tiny_datasets(cfg)).fit()  # the folder is free again
 

@@ -148,11 +148,23 @@ def test_set_image_resets_strokes_and_error() -> None:
 
 
 def test_esm_is_a_self_contained_module() -> None:
-    """The front-end is inline ESM with a default export, no imports (no CDN, no build step)."""
+    """The front-end is one ES module with a default export, no imports (no CDN, no build step)."""
     esm = MaskPainter._esm
     assert "export default" in esm and "import " not in esm
     for name in ("strokes", "brush_size", "tool", "error", "image_data", "display_width", "save_changes"):
         assert name in esm
+
+
+def test_front_end_is_the_package_files() -> None:
+    """`_esm` / `_css` are the text of csa_lib/static/mask_painter.{js,css}, plain strings on class and instance."""
+    static = Path(widgets.__file__).with_name("static")
+    esm = (static / "mask_painter.js").read_text(encoding="utf-8")
+    css = (static / "mask_painter.css").read_text(encoding="utf-8")
+    assert type(MaskPainter._esm) is str and type(MaskPainter._css) is str  # no anywidget FileContents
+    assert MaskPainter._esm == esm and MaskPainter._css == css
+    painter = MaskPainter(checker_image())
+    assert painter._esm == esm and painter._css == css  # what the browser is sent
+    assert "function render(" in esm and ".csa-mp-canvas" in css
 
 
 def test_inpaint_button_changes_only_the_hole() -> None:
