@@ -1,6 +1,8 @@
 """Training step at the demo configuration (scripts/train_demo_model.sh: 128 px, ngf = ndf = 16, batch 8,
-mixed masks, no VGG), with the CSA chain as one autograd function against autograd through the loop
-(the code before), interleaved in one process, plus a torch.profiler breakdown of one step.
+mixed masks, no VGG), three variants interleaved in one process: autograd through the CSA loop with
+PyTorch's dilated down convs (the code before), the CSA chain as one autograd function, and that plus
+`model.DilatedDown` (the dilated convs as plain convs over the odd pixels, the code now); then a
+torch.profiler breakdown of one step.
 
     python benchmarks/bench_demo_step.py [--rounds 5] [--threads 2] [--image-size 256 --ngf 64 --ndf 64 --batch 1]
 """
@@ -16,11 +18,22 @@ import warnings
 import torch
 
 from bench_train import make_batch
+from torch import nn
+
 from csa_lib import csa_layer
 from csa_lib.config import Config
+from csa_lib.model import DilatedDown
 from csa_lib.train import Trainer
 
-CHAINS = {"before (autograd loop)": csa_layer.coherent_chain_autograd, "after (custom function)": csa_layer.coherent_chain}
+FAST_DOWN = DilatedDown.forward
+# name -> (CSA chain, DilatedDown.forward)
+VARIANTS = {"before (autograd loop)": (csa_layer.coherent_chain_autograd, nn.Conv2d.forward),
+            "custom chain": (csa_layer.coherent_chain, nn.Conv2d.forward),
+            "+ DilatedDown (now)": (csa_layer.coherent_chain, FAST_DOWN)}
+
+
+def use(variant: str) -> None:
+    csa_layer.coherent_chain, DilatedDown.forward = VARIANTS[variant]
 
 
 def breakdown(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
@@ -59,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     batch = make_batch(args.batch, args.image_size, "random" if args.mask_type == "mixed" else args.mask_type)
     if args.mask_type == "mixed":  # half centre holes, half irregular, as MaskSource('mixed') draws them
         batch["mask"][::2] = make_batch(args.batch, args.image_size, "center")["mask"][::2]
-    times: dict[str, list[float]] = {k: [] for k in CHAINS}
+    times: dict[str, list[float]] = {k: [] for k in VARIANTS}
     try:
         for r in range(args.rounds + 1):  # round 0 warms up
-            for name, chain in CHAINS.items():
-                csa_layer.coherent_chain = chain
+            for name in VARIANTS:
+                use(name)
                 start = time.perf_counter()
                 for _ in range(args.steps):
                     trainer.train_step(batch)
@@ -77,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:24s} {med:7.3f} s/step  {args.batch / med:6.2f} img/s  x{base / med:4.2f}  "
                   f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
         if not args.no_profile:
-            for name, chain in CHAINS.items():
-                csa_layer.coherent_chain = chain
+            for name in VARIANTS:
+                use(name)
                 print(f"  profile, {name}:")
                 breakdown(trainer, batch)
     finally:
-        csa_layer.coherent_chain = CHAINS["after (custom function)"]
+        use("+ DilatedDown (now)")
     return 0
 
 

@@ -96,12 +96,34 @@ class CoarseNet(nn.Module):
 # --------------------------------------------------------------------------------------------
 # Refinement network: U-Net with dilated down-sampling and the CSA layer (`unet_csa` at depth 8)
 # --------------------------------------------------------------------------------------------
+class DilatedDown(nn.Conv2d):
+    """The refinement net's down conv, ``Conv2d(c, c, 4, stride=2, padding=3, dilation=2)``, computed faster.
+
+    Output pixel i reads input rows 2i - 3 + 2k (k = 0..3): all odd. So the layer is a plain 4x4 conv,
+    stride 1, over the odd rows and columns of its input, padded by 2 before and 1 or 2 after: the
+    same sums with the same weights (outputs equal to the dilated conv's), without the dilated
+    kernels PyTorch runs slowly on the CPU (2.6x slower forward + backward at 128 px). Parameters
+    and state-dict keys are the Conv2d's.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__(channels, channels, 4, 2, 3, dilation=2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B,C,H,W) -> (B,C,ceil(H/2),ceil(W/2))."""
+        H, W = x.shape[-2:]
+        odd = x[..., 1::2, 1::2]  # (B,C,floor(H/2),floor(W/2)): the only pixels the dilated kernel reads
+        out_h, out_w = (H + 1) // 2, (W + 1) // 2
+        odd = F.pad(odd, (2, out_w + 1 - odd.shape[-1], 2, out_h + 1 - odd.shape[-2]))
+        return F.conv2d(odd, self.weight, self.bias)
+
+
 class _RefineLevel(nn.Module):
     """One refinement U-Net level: dilated k4 s2 down conv, 3x3 widening conv; mirror on the way up."""
 
     def __init__(self, c_in: int, c_out: int, innermost: bool):
         super().__init__()
-        self.down = nn.Conv2d(c_in, c_in, 4, 2, 3, dilation=2)  # effective 7x7, halves the size
+        self.down = DilatedDown(c_in)  # effective 7x7, halves the size
         if innermost:
             self.down_norm = self.widen = self.widen_norm = self.narrow = self.narrow_norm = None
         else:

@@ -6,7 +6,7 @@ import torch
 
 from csa_lib.config import Config
 from csa_lib.csa_layer import coherent_semantic_attention
-from csa_lib.model import (HOLE_FILL, CoarseNet, CSAGenerator, FeatureDiscriminator, PatchDiscriminator,
+from csa_lib.model import (HOLE_FILL, CoarseNet, CSAGenerator, DilatedDown, FeatureDiscriminator, PatchDiscriminator,
                            RefineNet, build_models, init_weights)
 from conftest import centre_mask
 
@@ -138,3 +138,20 @@ def test_build_models_initialises_like_the_original():
     assert torch.equal(norm.weight, torch.ones_like(norm.weight))
     init_weights(fd, std=0.5)
     assert float(fd.layers[0].weight.detach().std()) > 0.4
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 4, 7, 9), (1, 2, 2, 2), (1, 1, 1, 3)])
+def test_dilated_down_equals_the_dilated_conv(shape):
+    torch.manual_seed(0)
+    fast = DilatedDown(shape[1]).double()
+    slow = torch.nn.Conv2d(shape[1], shape[1], 4, 2, 3, dilation=2).double()
+    slow.load_state_dict(fast.state_dict())
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    y_fast, y_slow = fast(x), slow(x)
+    assert y_fast.shape == y_slow.shape
+    assert torch.allclose(y_fast, y_slow, atol=1e-12)
+    g = torch.randn_like(y_slow)
+    grads_fast = torch.autograd.grad(y_fast, (x, fast.weight, fast.bias), g)
+    grads_slow = torch.autograd.grad(y_slow, (x, slow.weight, slow.bias), g)
+    for a, b in zip(grads_fast, grads_slow):
+        assert torch.allclose(a, b, atol=1e-12)
