@@ -124,15 +124,20 @@ def _pyramid_fill(values: Tensor, hole: Tensor, tol: float, max_iter: int) -> Te
     return _conjugate_gradients(values, hole, start, tol, max_iter)
 
 
-def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3) -> Tensor:
+def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3, gain: Tensor | None = None) -> Tensor:
     """`fill`'s gradients inside `hole`, `image`'s values outside, no seam: (C,H,W), (C,H,W), (H,W) -> (C,H,W).
 
     Only the known pixels of `image` are read; a fill that differs from the truth by a constant
     comes back as the truth. Work beyond one copy of `image` is confined to the hole's box (`hole_box`).
+    The result is the membrane of the known pixels plus the fill's detail D = fill - the membrane of
+    the fill's own border values (D = 0 on the hole's border). `gain` (H,W) in [0, 1], if given,
+    scales D pixel by pixel: 0 leaves the membrane fill, 1 the plain blend, and no seam either way.
     """
     if fill.shape != image.shape or image.dim() != 3 or hole.shape != image.shape[1:]:
         raise ValueError(f"fill and image must be (C,H,W) and hole (H,W); got {tuple(fill.shape)}, "
                          f"{tuple(image.shape)} and {tuple(hole.shape)}")
+    if gain is not None and gain.shape != hole.shape:
+        raise ValueError(f"gain must be (H,W) = {tuple(hole.shape)}, got {tuple(gain.shape)}")
     hole = hole.bool()
     out = image.clone()  # (C,H,W)
     box = hole_box(hole)
@@ -141,7 +146,11 @@ def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3) 
     rows, cols = box
     f, known, inside = fill[:, rows, cols], image[:, rows, cols], hole[rows, cols]  # the box only
     correction = harmonic_fill(known - f, inside, tol)  # image - fill outside the hole, harmonic inside
-    out[:, rows, cols] = torch.where(inside[None], f + correction, known)
+    blended = f + correction
+    if gain is not None:  # take back (1 - gain) of the fill's detail
+        detail = f - harmonic_fill(f, inside, tol)  # (C,h,w), 0 outside the hole
+        blended = blended - (1 - gain[rows, cols].to(f.dtype))[None] * detail
+    out[:, rows, cols] = torch.where(inside[None], blended, known)
     return out
 
 
@@ -201,3 +210,50 @@ def detail_gain(fill: Tensor, image: Tensor, hole: Tensor, ring: float = RING, s
         if fill_rough > FLAT and ring_rough == ring_rough:  # both measured, and the fill has detail
             gain = min(gain, ring_rough / fill_rough)
     return min(1.0, gain)
+
+
+def _blur(x: Tensor, sigma: float) -> Tensor:
+    """(N,1,H,W) -> (N,1,H,W): a separable Gaussian blur, zero outside (for normalised averages)."""
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    x = F.conv2d(x, k.view(1, 1, 1, -1), padding=(0, radius))
+    return F.conv2d(x, k.view(1, 1, -1, 1), padding=(radius, 0))
+
+
+def detail_gain_map(fill: Tensor, image: Tensor, hole: Tensor, reach: float = RING,
+                    scales: tuple[int, ...] = SCALES) -> Tensor:
+    """`detail_gain` pixel by pixel: (H,W) in [0, 1], the known pixels' roughness near each pixel over the fill's.
+
+    At each scale s, |Laplacian| of the fill (blocks wholly in the hole) and of the known pixels
+    (blocks not touching it) are averaged with a Gaussian of sigma `reach` x the longer side, each
+    normalised by its own weight, so a hole pixel compares with the known pixels nearest to it: a hole
+    across a white wall and a hedge keeps the fill's detail by the hedge and not on the wall. The
+    smallest ratio over the scales, capped at 1; 1 where either side is not measured. (Mean absolute
+    values, not RMS: a few very rough pixels nearby must not vouch for a whole plain area.)
+    """
+    hole = hole.bool()
+    H, W = hole.shape
+    gain = torch.ones(1, 1, H, W, dtype=fill.dtype, device=fill.device)
+    h = hole[None, None].to(fill.dtype)
+    for s in scales:
+        if min(H, W) < 3 * s:
+            continue
+        hs = F.avg_pool2d(h, s)  # (1,1,H/s,W/s) share of hole pixels per block
+        inner = (hs == 1)[..., 1:-1, 1:-1].to(fill.dtype)  # blocks wholly in the hole (interior)
+        known = (F.max_pool2d(hs, 3, stride=1, padding=1) == 0)[..., 1:-1, 1:-1].to(fill.dtype)
+        sigma = max(1.0, reach * max(H, W) / s)
+
+        def local_mean_abs_laplacian(values: Tensor, where: Tensor) -> tuple[Tensor, Tensor]:
+            lap = _laplacian(F.avg_pool2d(values[None], s)[0]).abs().mean(0)[None, None]  # (1,1,h-2,w-2)
+            weight = _blur(where, sigma)
+            return _blur(lap * where, sigma) / weight.clamp_min(1e-12), weight
+
+        fill_rough, fill_weight = local_mean_abs_laplacian(fill, inner)
+        ring_rough, ring_weight = local_mean_abs_laplacian(image, known)
+        measured = (fill_rough > FLAT) & (fill_weight > 1e-6) & (ring_weight > 1e-6)
+        ratio = torch.where(measured, ring_rough / fill_rough.clamp_min(FLAT), torch.ones_like(fill_rough))
+        ratio = F.pad(ratio, (1, 1, 1, 1), mode="replicate")  # (1,1,H/s,W/s)
+        gain = torch.minimum(gain, F.interpolate(ratio, size=(H, W), mode="bilinear", align_corners=False))
+    return gain[0, 0].clamp(0, 1)

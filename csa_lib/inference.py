@@ -27,7 +27,7 @@ from PIL import Image
 from torch import Tensor
 
 from . import imageio
-from .blend import detail_gain, hole_box, poisson_blend
+from .blend import detail_gain, detail_gain_map, hole_box, poisson_blend
 from .config import Config
 from .imageio import ImageLike
 from .model import CSAGenerator, init_weights
@@ -164,13 +164,17 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     x_in = F.pad(x_small, pad, mode=mode)  # (1,3,size,size)
     m_in = F.pad(m_small, pad, value=0.0)  # padding counts as known
     out = model(x_in, m_in).refined[0, :, :h, :w]  # (3,h,w) the whole raw output, known part too
-    if blend == "poisson":  # no rougher than the known pixels around the hole, at the network's resolution
-        out = out * detail_gain(out, x_small[0], m_small[0, 0] > 0)
+    gain = None
+    if blend == "poisson":  # the fill no rougher than the known pixels around it, at the network's resolution
+        hole_small = m_small[0, 0] > 0
+        gain = detail_gain_map(out, x_small[0], hole_small).clamp(max=detail_gain(out, x_small[0], hole_small))
     # From here on only the hole's box is touched, so the cost follows the hole.
     fill = upscale_window(out, (H, W), rows, cols)  # (3,bh,bw) = the bicubic upscale of `out`, cropped
     if blend in ("poisson", "poisson_full"):  # the known pixels around the hole set its colour, the fill its gradients
         box = torch.from_numpy(pixels[rows, cols]).to(device).permute(2, 0, 1).float().div(127.5).sub(1)  # (3,bh,bw)
-        fill = poisson_blend(fill, box, hole_t[rows, cols], tol=1e-3)
+        if gain is not None:
+            gain = upscale_window(gain[None], (H, W), rows, cols)[0].clamp(0, 1)  # (bh,bw)
+        fill = poisson_blend(fill, box, hole_t[rows, cols], tol=1e-3, gain=gain)
     if imageio.is_grey(pixels):  # grey in, grey fill out: the network's fill has a tint of its own
         fill = fill.mean(dim=0, keepdim=True).expand_as(fill)  # (3,bh,bw)
     filled = pixels.copy()

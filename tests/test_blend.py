@@ -7,7 +7,7 @@ import torch
 
 import torch.nn.functional as F
 
-from csa_lib.blend import detail_gain, harmonic_fill, poisson_blend, roughness
+from csa_lib.blend import detail_gain, detail_gain_map, harmonic_fill, poisson_blend, roughness
 
 
 def dense_harmonic(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -197,3 +197,39 @@ def test_detail_gain_looks_past_pixel_noise_to_the_scale_of_a_painted_bowl():
     fill = bowl + 0.5 * noise  # smoother than the sky at 1 px, far rougher at 4 px
     assert detail_gain(fill, noise, hole, scales=(1,)) == 1.0
     assert detail_gain(fill, noise, hole) < 0.2
+
+
+def test_poisson_blend_gain_scales_the_fills_detail():
+    rng = np.random.default_rng(3)
+    image = torch.from_numpy(rng.normal(size=(3, 30, 40)))
+    fill = torch.from_numpy(rng.normal(size=(3, 30, 40)))
+    hole = torch.zeros(30, 40, dtype=torch.bool)
+    hole[5:25, 8:30] = True
+    ones, zeros = torch.ones(30, 40, dtype=torch.float64), torch.zeros(30, 40, dtype=torch.float64)
+    plain = poisson_blend(fill, image, hole, tol=1e-10)
+    assert torch.allclose(poisson_blend(fill, image, hole, tol=1e-10, gain=ones), plain, atol=1e-8)
+    # no detail kept: the membrane of the known pixels; half kept: the blend of half the fill
+    assert torch.allclose(poisson_blend(fill, image, hole, tol=1e-10, gain=zeros), harmonic_fill(image, hole, tol=1e-10), atol=1e-8)
+    assert torch.allclose(poisson_blend(fill, image, hole, tol=1e-10, gain=0.5 * ones),
+                          poisson_blend(0.5 * fill, image, hole, tol=1e-10), atol=1e-8)
+    # known pixels stay, whatever the gain
+    assert torch.equal(poisson_blend(fill, image, hole, gain=zeros)[:, ~hole], image[:, ~hole])
+    with pytest.raises(ValueError, match="gain"):
+        poisson_blend(fill, image, hole, gain=torch.ones(3, 3))
+
+
+def test_detail_gain_map_follows_the_surroundings_pixel_by_pixel():
+    n = 96
+    rng = np.random.default_rng(0)
+    texture = torch.from_numpy(rng.normal(0, 0.2, (3, n, n)))
+    image = texture.clone()
+    image[:, :, : n // 2] = 0.3  # a plain wall on the left, a rough hedge on the right
+    hole = torch.zeros(n, n, dtype=torch.bool)
+    hole[24:72, 16:80] = True  # across both
+    fill = 0.5 * texture  # detail everywhere, half as rough as the hedge
+    gain = detail_gain_map(fill, image, hole)
+    assert gain.shape == (n, n) and float(gain.min()) >= 0 and float(gain.max()) <= 1
+    assert float(gain[40:56, 18:24].max()) < 0.1  # by the wall: none of the fill's detail
+    assert float(gain[40:56, 72:78].min()) > 0.9  # by the hedge: all of it
+    # nothing to compare with: all kept
+    assert torch.equal(detail_gain_map(fill, image, torch.ones(n, n, dtype=torch.bool)), torch.ones(n, n, dtype=torch.float64))
