@@ -1,4 +1,4 @@
-"""Image folders, a tiny procedural image set, the (image, mask) dataset and seeded DataLoaders.
+"""Image folders, a tiny procedural image set, the (image, mask) dataset, seeded DataLoaders, a fixed sample batch.
 
 Every sample is a dict ``{"image": (3,H,W) float32 in [-1, 1], "mask": (1,H,W) float32, 1 = hole}``;
 the DataLoader stacks them into ``(B,3,H,W)`` and ``(B,1,H,W)``.
@@ -321,3 +321,20 @@ def make_loader(ds: Dataset, batch_size: int, shuffle: bool, num_workers: int, s
         generator=generator,
         pin_memory=torch.cuda.is_available(),
     )
+
+
+def fixed_sample_batch(train_ds: Dataset, val_ds: Dataset | None, rows: int, epoch: int) -> dict[str, torch.Tensor]:
+    """The first `rows` items of `val_ds` at epoch 0 (of `train_ds` if there is no validation set) as one batch.
+
+    Returns {"image": (rows,3,H,W), "mask": (rows,1,H,W)}. Leaves the global torch RNG where it was (datasets
+    with random crops draw from it) and the training set at `epoch`, so training continues unchanged.
+    """
+    ds = val_ds if val_ds is not None and len(val_ds) > 0 else train_ds
+    if hasattr(ds, "set_epoch") and ds is val_ds:
+        ds.set_epoch(0)
+    with torch.random.fork_rng(devices=[]):
+        items = [ds[i] for i in range(min(rows, len(ds)))]
+    batch = {k: torch.stack([it[k] for it in items]) for k in ("image", "mask")}
+    if ds is train_ds and hasattr(ds, "set_epoch"):
+        ds.set_epoch(epoch)
+    return batch

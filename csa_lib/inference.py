@@ -91,6 +91,16 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     return model.to(device).eval()
 
 
+def copy_generator_weights(generator: CSAGenerator, path: str | os.PathLike) -> None:
+    """Load into `generator` the weights at `path` (anything `load_model` reads); ValueError if the sizes differ."""
+    source = load_model(path, device="cpu")
+    ours = (generator.ngf, generator.image_size)
+    if (source.ngf, source.image_size) != ours:
+        raise ValueError(f"init_generator {path} is a model with ngf={source.ngf}, image_size={source.image_size}; "
+                         f"this run has ngf={ours[0]}, image_size={ours[1]}: set --ngf and --image-size to match")
+    generator.load_state_dict(source.state_dict())
+
+
 def load_or_init(path: str | os.PathLike | None = None, fresh: Config | None = None,
                  device: str | torch.device | None = None) -> tuple[CSAGenerator, str]:
     """`load_model(path, device)`, or a fresh untrained generator when there are no weights; and which it is.

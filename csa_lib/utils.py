@@ -1,13 +1,19 @@
-"""Small shared helpers: seeding, tensor <-> PIL conversion of [-1, 1] images, a notebook's run folder."""
+"""Small shared helpers: seeding, tensor <-> PIL conversion of [-1, 1] images, a notebook's run folder,
+frozen parameters, Ctrl-C / SIGTERM as a request to stop."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import signal
+import threading
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 
 def seed_everything(seed: int) -> None:
@@ -68,3 +74,39 @@ def fresh_run_dir(path: str | os.PathLike, owner: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     marker.write_text(owner + "\n")
     return folder
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """requires_grad off for every parameter of `modules` inside the block; each parameter's own flag is back after it."""
+    flags = [(p, p.requires_grad) for m in modules for p in m.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def catch_stop_signals(on_stop: Callable[[str], None]) -> Callable[[], None]:
+    """Until the returned function is called, SIGINT (Ctrl-C) and SIGTERM call `on_stop("SIGINT" / "SIGTERM")`.
+
+    The first signal also puts the previous handlers back, so a second one has its usual effect (Ctrl-C
+    then interrupts at once). Only the main thread can set handlers; elsewhere signals keep their usual
+    effect.
+    """
+    previous: dict[int, Any] = {}
+
+    def restore() -> None:
+        while previous:
+            signal.signal(*previous.popitem())
+
+    def stop(signum: int, frame: Any) -> None:
+        on_stop(signal.Signals(signum).name)
+        restore()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+    return restore

@@ -5,18 +5,19 @@ and displays inline in notebooks.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from .imageio import read_image
@@ -82,6 +83,23 @@ def save_sample_strip(path: str | os.PathLike, image: Tensor, mask: Tensor, out:
     path.parent.mkdir(parents=True, exist_ok=True)
     label_columns(to_pil(sample_strip(image, mask, out, max_rows)), STRIP_COLUMNS).save(path)
     return path
+
+
+@torch.no_grad()
+def save_generator_samples(path: str | os.PathLike, generator: nn.Module, batch: dict[str, Tensor],
+                           device: torch.device, autocast: Callable[[], Any] = contextlib.nullcontext) -> Path:
+    """`save_sample_strip` of `generator`'s output in eval mode on batch {"image": (B,3,H,W), "mask": (B,1,H,W)}.
+
+    The batch is moved to `device`, the forward pass runs inside `autocast()`; the generator's
+    train / eval mode is put back afterwards.
+    """
+    image, mask = batch["image"].to(device), batch["mask"].to(device)
+    was_training = generator.training
+    generator.eval()
+    with autocast():
+        out = generator(image, mask)
+    generator.train(was_training)
+    return save_sample_strip(path, image, mask, out)
 
 
 def loss_plot(history: Sequence[dict[str, float]], keys: Sequence[str] | None = None,

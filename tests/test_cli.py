@@ -208,12 +208,12 @@ def _readme_commands() -> list[list[str]]:
 
 def test_readme_commands_use_flags_that_exist(tmp_path):
     """Each README command parses (its module's own parser); the runnable inpaint line really runs."""
-    from csa_lib import evaluate, inpaint, train
+    from csa_lib import evaluate, inpaint, train_cli
 
     commands = _readme_commands()
     modules = {args[0] for args in commands}
     assert {"csa_lib.train", "csa_lib.evaluate", "csa_lib.inpaint"} <= modules, modules
-    parsers = {"csa_lib.train": train.build_parser, "csa_lib.evaluate": evaluate._parser,
+    parsers = {"csa_lib.train": train_cli.build_parser, "csa_lib.evaluate": evaluate._parser,
                "csa_lib.inpaint": inpaint.build_parser}
     for module, *args in commands:
         parsers[module]().parse_args(args)  # exits (status 2) on a flag that does not exist

@@ -18,7 +18,8 @@ from csa_lib import runlock
 from csa_lib.config import Config
 from csa_lib.data import InpaintingDataset, SyntheticImages
 from csa_lib.masks import MaskSource
-from csa_lib.train import Trainer, build_parser, config_flag, config_from_args, lr_factor
+from csa_lib.train import Trainer, lr_factor
+from csa_lib.train_cli import build_parser, config_flag, config_from_args
 from conftest import Payload, damage_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -454,7 +455,7 @@ def test_a_second_trainer_on_the_same_folder_refuses(tmp_path):
 
 
 def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch, capsys):
-    from csa_lib.train import main
+    from csa_lib.train_cli import main
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     run = tmp_path / "run"
