@@ -124,7 +124,8 @@ def _pyramid_fill(values: Tensor, hole: Tensor, tol: float, max_iter: int) -> Te
     return _conjugate_gradients(values, hole, start, tol, max_iter)
 
 
-def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3, gain: Tensor | None = None) -> Tensor:
+def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3, gain: Tensor | None = None,
+                  out: Tensor | None = None) -> Tensor:
     """`fill`'s gradients inside `hole`, `image`'s values outside, no seam: (C,H,W), (C,H,W), (H,W) -> (C,H,W).
 
     Only the known pixels of `image` are read; a fill that differs from the truth by a constant
@@ -132,19 +133,26 @@ def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3, 
     The result is the membrane of the known pixels plus the fill's detail D = fill - the membrane of
     the fill's own border values (D = 0 on the hole's border). `gain` (H,W) in [0, 1], if given,
     scales D pixel by pixel: 0 leaves the membrane fill, 1 the plain blend, and no seam either way.
+    `out`: where the result goes (default a new tensor, one copy of `image`); ``out=image`` blends in
+    place, so on a big photo only the hole's box is ever touched.
     """
     if fill.shape != image.shape or image.dim() != 3 or hole.shape != image.shape[1:]:
         raise ValueError(f"fill and image must be (C,H,W) and hole (H,W); got {tuple(fill.shape)}, "
                          f"{tuple(image.shape)} and {tuple(hole.shape)}")
     if gain is not None and gain.shape != hole.shape:
         raise ValueError(f"gain must be (H,W) = {tuple(hole.shape)}, got {tuple(gain.shape)}")
+    if out is not None and out.shape != image.shape:
+        raise ValueError(f"out must be (C,H,W) = {tuple(image.shape)}, got {tuple(out.shape)}")
     hole = hole.bool()
-    out = image.clone()  # (C,H,W)
     box = hole_box(hole)
+    rows, cols = box if box is not None else (slice(0, 0), slice(0, 0))
+    f, known, inside = fill[:, rows, cols], image[:, rows, cols].clone(), hole[rows, cols]  # the box only
+    if out is None:
+        out = image.clone()  # (C,H,W)
+    elif out is not image:
+        out.copy_(image)
     if box is None:
         return out
-    rows, cols = box
-    f, known, inside = fill[:, rows, cols], image[:, rows, cols], hole[rows, cols]  # the box only
     correction = harmonic_fill(known - f, inside, tol)  # image - fill outside the hole, harmonic inside
     blended = f + correction
     if gain is not None:  # take back (1 - gain) of the fill's detail

@@ -233,3 +233,19 @@ def test_detail_gain_map_follows_the_surroundings_pixel_by_pixel():
     assert float(gain[40:56, 72:78].min()) > 0.9  # by the hedge: all of it
     # nothing to compare with: all kept
     assert torch.equal(detail_gain_map(fill, image, torch.ones(n, n, dtype=torch.bool)), torch.ones(n, n, dtype=torch.float64))
+
+
+def test_poisson_blend_in_place_touches_only_the_box():
+    rng = np.random.default_rng(5)
+    image = torch.from_numpy(rng.normal(size=(3, 50, 60)))
+    fill = torch.from_numpy(rng.normal(size=(3, 50, 60)))
+    hole = torch.zeros(50, 60, dtype=torch.bool)
+    hole[20:26, 30:37] = True
+    expected = poisson_blend(fill, image, hole, tol=1e-10)
+    target = image.clone()
+    result = poisson_blend(fill, target, hole, tol=1e-10, out=target)
+    assert result is target and torch.allclose(result, expected, atol=1e-12)
+    other = torch.zeros_like(image)
+    assert torch.allclose(poisson_blend(fill, image, hole, tol=1e-10, out=other), expected, atol=1e-12)
+    with pytest.raises(ValueError, match="out"):
+        poisson_blend(fill, image, hole, out=torch.zeros(3, 5, 5))
