@@ -199,12 +199,17 @@ def test_detail_gain_looks_past_pixel_noise_to_the_scale_of_a_painted_bowl():
     assert detail_gain(fill, noise, hole) < 0.2
 
 
+def _random_case(seed: int, h: int, w: int, rows: slice, cols: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(image, fill) (3,h,w) float64 noise and a box hole (h,w)."""
+    rng = np.random.default_rng(seed)
+    image, fill = (torch.from_numpy(rng.normal(size=(3, h, w))) for _ in range(2))
+    hole = torch.zeros(h, w, dtype=torch.bool)
+    hole[rows, cols] = True
+    return image, fill, hole
+
+
 def test_poisson_blend_gain_scales_the_fills_detail():
-    rng = np.random.default_rng(3)
-    image = torch.from_numpy(rng.normal(size=(3, 30, 40)))
-    fill = torch.from_numpy(rng.normal(size=(3, 30, 40)))
-    hole = torch.zeros(30, 40, dtype=torch.bool)
-    hole[5:25, 8:30] = True
+    image, fill, hole = _random_case(3, 30, 40, slice(5, 25), slice(8, 30))
     ones, zeros = torch.ones(30, 40, dtype=torch.float64), torch.zeros(30, 40, dtype=torch.float64)
     plain = poisson_blend(fill, image, hole, tol=1e-10)
     assert torch.allclose(poisson_blend(fill, image, hole, tol=1e-10, gain=ones), plain, atol=1e-8)
@@ -236,11 +241,7 @@ def test_detail_gain_map_follows_the_surroundings_pixel_by_pixel():
 
 
 def test_poisson_blend_in_place_touches_only_the_box():
-    rng = np.random.default_rng(5)
-    image = torch.from_numpy(rng.normal(size=(3, 50, 60)))
-    fill = torch.from_numpy(rng.normal(size=(3, 50, 60)))
-    hole = torch.zeros(50, 60, dtype=torch.bool)
-    hole[20:26, 30:37] = True
+    image, fill, hole = _random_case(5, 50, 60, slice(20, 26), slice(30, 37))
     expected = poisson_blend(fill, image, hole, tol=1e-10)
     target = image.clone()
     result = poisson_blend(fill, target, hole, tol=1e-10, out=target)
