@@ -8,9 +8,9 @@ only known pixels are averaged into the scaled photo: what lies under the hole n
 
 By default the fill is Poisson-blended into the photo at full resolution (`csa_lib.blend`): its
 gradients are kept and its colour is matched to the known pixels around the hole, so there is no
-seam and no tint. First its own detail is scaled down to no more than the known pixels around the
-hole have (`blend.detail_gain`), so a plain sky gets a plain fill, not a painted spot or bowl; over
-texture nothing changes. `blend="poisson_full"` skips that step; `blend="none"` pastes the
+seam and no tint. Its own detail is kept only as far as the known pixels near each hole pixel are
+as rough (`blend.detail_gain_map`, capped by the whole ring's `blend.detail_gain`), so a plain sky
+gets a plain fill, not a painted spot or bowl; over texture nothing changes. `blend="poisson_full"` skips that step; `blend="none"` pastes the
 network's output as it is (the paper's own output). Past the scaling of the photo for the network,
 only the hole's bounding box is worked on, so a small hole in a big photo costs little more than in
 a small one.
