@@ -10,8 +10,8 @@ By default the fill is Poisson-blended into the photo at full resolution (`csa_l
 gradients are kept and its colour is matched to the known pixels around the hole, so there is no
 seam and no tint. Its own detail is kept only as far as the known pixels near each hole pixel are
 as rough (`blend.detail_gain_map`, capped by the whole ring's `blend.detail_gain`), so a plain sky
-gets a plain fill, not a painted spot or bowl; over texture nothing changes. `blend="poisson_full"` skips that step; `blend="none"` pastes the
-network's output as it is (the paper's own output). Past the scaling of the photo for the network,
+gets a plain fill, not a painted spot or bowl; over texture nothing changes. `blend="poisson_full"`
+skips that step; `blend="none"` pastes the network's output as it is (the paper's own output). Past the scaling of the photo for the network,
 only the hole's bounding box is worked on, so a small hole in a big photo costs little more than in
 a small one.
 """
@@ -28,6 +28,7 @@ from torch import Tensor
 
 from . import imageio
 from .blend import detail_gain, detail_gain_map, hole_box, poisson_blend
+from .checkpoint import read_torch_file
 from .config import Config
 from .imageio import ImageLike
 from .model import CSAGenerator, init_weights
@@ -40,12 +41,6 @@ BLENDS = ("poisson", "poisson_full", "none")
 def default_device() -> torch.device:
     """CUDA when available, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _torch_load(path: Path) -> object:
-    """The object in a checkpoint file, loaded safely (weights_only, CRCs checked, no fallback): `read_torch_file`."""
-    from .checkpoint import read_torch_file
-    return read_torch_file(path, map_location="cpu")
 
 
 def generator_from_checkpoint(checkpoint: dict, source: str = "checkpoint") -> CSAGenerator:
@@ -81,13 +76,13 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
         if any(path.glob("*_net_G.pth")):
             model = load_official(*find_official_pair(path))
         elif (path / "last.pt").is_file():
-            model = generator_from_checkpoint(_torch_load(path / "last.pt"), str(path / "last.pt"))
+            model = generator_from_checkpoint(read_torch_file(path / "last.pt"), str(path / "last.pt"))
         else:
             raise FileNotFoundError(f"{path} holds neither 'last.pt' nor '<epoch>_net_G.pth'")
     elif path.name.endswith(("_net_G.pth", "_net_P.pth")):
         model = load_official(*find_official_pair(path.with_name(path.name.replace("_net_P", "_net_G"))))
     else:
-        model = generator_from_checkpoint(_torch_load(path), str(path))
+        model = generator_from_checkpoint(read_torch_file(path), str(path))
     return model.to(device).eval()
 
 

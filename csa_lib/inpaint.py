@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from .cli import Parser, UserError, device, run_cli
-from .inference import BLENDS
+from .inference import BLENDS, inpaint, load_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +46,6 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def _inpaint(args: argparse.Namespace) -> int:
-    from .inference import inpaint, load_model
-
     _check_paths(args)
     start = time.perf_counter()
     model = load_model(args.checkpoint, device=args.device)

@@ -16,6 +16,7 @@ from typing import Mapping, Union
 import torch
 from torch import Tensor
 
+from .checkpoint import CheckpointError, read_torch_file
 from .model import CSA_LEVEL, CSAGenerator, FeatureDiscriminator, PatchDiscriminator
 
 StateDict = Mapping[str, Tensor]
@@ -80,7 +81,6 @@ def _load(source: Source) -> "OrderedDict[str, Tensor]":
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"no checkpoint file at {path}")
-        from .checkpoint import CheckpointError, read_torch_file
         try:
             source = read_torch_file(path, map_location="cpu")  # weights_only, CRCs checked
         except CheckpointError as error:  # re-raised in this module's own type, with the file name

@@ -13,7 +13,6 @@ import secrets
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +21,7 @@ import test_browser_mask_painter as T  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 
-T.SETUP_CELL = f"""\
+SETUP_CELL = f"""\
 from csa_lib.inference import load_model
 from csa_lib.widgets import InpaintApp
 app = InpaintApp(load_model(device="cpu"), "{REPO}/data/samples/images/astronaut.png", output_dir="outputs")
@@ -34,7 +33,7 @@ app
 def main() -> None:
     """Start JupyterLab in a temporary folder, paint three strokes, press Inpaint, screenshot the widget."""
     root = Path(tempfile.mkdtemp())
-    (root / T.NOTEBOOK).write_text(json.dumps(T._notebook()))
+    (root / T.NOTEBOOK).write_text(json.dumps(T._notebook(SETUP_CELL)))
     token = secrets.token_hex(16)
     proc, base, log = T._start_server(root, token)
     try:
@@ -42,16 +41,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), headless=True, args=T.CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1100})
             page.set_default_timeout(60_000)
-            page.goto(f"{base}/lab/workspaces/{uuid.uuid4().hex}/tree/{T.NOTEBOOK}?reset&token={token}")
-            panel = page.locator(".jp-NotebookPanel:visible")
-            cells = panel.locator(".jp-Notebook .jp-Cell")
-            cells.nth(1).wait_for()
-            T._wait_kernel_connected(base, token)
-            T._run_cell(page, cells.nth(0))
-            canvas = panel.locator(".csa-mp-canvas[data-ready='1']")
-            canvas.wait_for(timeout=90_000)
-            canvas.scroll_into_view_if_needed()
-            box = canvas.bounding_box()
+            panel, cells, box = T._open_painter(page, base, token)
             T._drag(page, box, (0.28, 0.24), (0.42, 0.36))  # a stroke across the face
             T._drag(page, box, (0.55, 0.62), (0.80, 0.68))  # one over the chest
             panel.locator(".csa-mp-btn[data-tool='rect']").click()

@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,10 +77,10 @@ else:
 """
 
 
-def _notebook() -> dict:
-    """A two-cell notebook (setup + check) with a python3 kernelspec."""
+def _notebook(setup: str = SETUP_CELL) -> dict:
+    """A two-cell notebook (`setup` + the check cell) with a python3 kernelspec."""
     cells = [{"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [],
-              "source": src} for i, src in enumerate([SETUP_CELL, CHECK_CELL])]
+              "source": src} for i, src in enumerate([setup, CHECK_CELL])]
     return {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
             "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                          "language_info": {"name": "python"}}}
@@ -174,6 +175,20 @@ def _run_cell(page, cell, tries: int = 4) -> None:
     pytest.fail("the cell was never executed")
 
 
+def _open_painter(page, base: str, token: str) -> tuple[Any, Any, dict]:
+    """Open the notebook, run its setup cell, wait for the painter: (notebook panel, its cells, canvas box in CSS px)."""
+    page.goto(f"{base}/lab/workspaces/{uuid.uuid4().hex}/tree/{NOTEBOOK}?reset&token={token}")
+    panel = page.locator(".jp-NotebookPanel:visible")
+    cells = panel.locator(".jp-Notebook .jp-Cell")
+    cells.nth(1).wait_for()
+    _wait_kernel_connected(base, token)
+    _run_cell(page, cells.nth(0))
+    canvas = panel.locator(".csa-mp-canvas[data-ready='1']")
+    canvas.wait_for(timeout=90_000)
+    canvas.scroll_into_view_if_needed()
+    return panel, cells, canvas.bounding_box()
+
+
 def _drag(page, box: dict, start: tuple[float, float], end: tuple[float, float]) -> list[tuple[float, float]]:
     """Press, move and release the mouse between two points given as fractions of `box`; return them in CSS px."""
     points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in (start, end)]
@@ -207,17 +222,7 @@ def test_paint_and_inpaint_in_jupyterlab(tmp_path: Path) -> None:
             try:
                 page = browser.new_page(viewport={"width": 1600, "height": 1100})
                 page.set_default_timeout(60_000)
-                page.goto(f"{base}/lab/workspaces/{uuid.uuid4().hex}/tree/{NOTEBOOK}?reset&token={token}")
-                panel = page.locator(".jp-NotebookPanel:visible")
-                cells = panel.locator(".jp-Notebook .jp-Cell")
-                cells.nth(1).wait_for()
-                _wait_kernel_connected(base, token)
-
-                _run_cell(page, cells.nth(0))
-                canvas = panel.locator(".csa-mp-canvas[data-ready='1']")
-                canvas.wait_for(timeout=90_000)
-                canvas.scroll_into_view_if_needed()
-                box = canvas.bounding_box()
+                panel, cells, box = _open_painter(page, base, token)
                 k = IMAGE_W / box["width"]  # image pixels per CSS pixel
                 assert abs(box["height"] * k - IMAGE_H) < 2, box
 
