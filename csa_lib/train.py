@@ -163,13 +163,16 @@ class Trainer:
             out = self.ddp_generator(image, mask)
             with torch.no_grad():  # pool3, relu4_3 of the truth, shared by both steps
                 real_features = self.vgg(image) if self.vgg is not None else None
+            # VGG of the output, once, with its graph: the discriminator step reads it detached, the
+            # generator step backpropagates through it (VGG is frozen, so both see the same values).
+            fake_features = self.vgg(out.refined, upto="pool3") if self.vgg is not None else None
 
         # Discriminators: zero, backward the total, step both (the DDP wrappers average the gradients).
         for k in ("patch_disc", "feature_disc"):
             opt[k].zero_grad(set_to_none=True)
         with self._autocast():
             d_nets = LossNetworks(self.ddp_patch_disc, self.ddp_feature_disc, self.vgg)
-            d_losses = discriminator_losses(batch, out, d_nets, real_features)
+            d_losses = discriminator_losses(batch, out, d_nets, real_features, fake_features)
         self._backward_and_step(d_losses["total"], "disc", ("patch_disc", "feature_disc"))
 
         # Generator: the discriminators are frozen (no gradient is computed for them, no DDP sync),
@@ -178,7 +181,7 @@ class Trainer:
             opt[k].zero_grad(set_to_none=True)
         with frozen(self.patch_disc, self.feature_disc), self._autocast():
             g_nets = LossNetworks(self.patch_disc, self.feature_disc, self.vgg)
-            g_losses = generator_losses(batch, out, g_nets, self.cfg, real_features)
+            g_losses = generator_losses(batch, out, g_nets, self.cfg, real_features, fake_features)
         self._backward_and_step(g_losses["total"], "gen", ("refine_net", "coarse_net"))
 
         names = [("g_total" if k == "total" else k) for k in g_losses] + \

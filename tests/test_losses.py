@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from csa_lib.config import Config
-from csa_lib.losses import (GENERATOR_TERMS, LossNetworks, consistency_loss, discriminator_losses,
-                            generator_losses, match_channels, ralsgan_d_loss, ralsgan_g_loss, reconstruction_loss)
+from csa_lib.losses import (GENERATOR_TERMS, LossNetworks, consistency_loss, discriminator_losses, generator_losses,
+                            gram_matrix, match_channels, perceptual_loss, ralsgan_d_loss, ralsgan_g_loss,
+                            reconstruction_loss, style_loss)
 from conftest import centre_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:VGG16Features\\(weights=None\\)")
@@ -260,3 +261,65 @@ def test_generator_l1_terms_follow_the_hole_weight(models):
         expected = reconstruction_loss(pred, image, hole, 6.0).item()
         assert weighted[name].item() == pytest.approx(expected, rel=1e-6)
         assert expected > reconstruction_loss(pred, image).item()
+
+
+def test_perceptual_and_style_hand_computed():
+    """One 1x1 tap with two channels: |Φ| differences and Gram entries written out by hand."""
+    fake = {"pool1": torch.tensor([1.0, 2.0]).view(1, 2, 1, 1)}
+    real = {"pool1": torch.tensor([4.0, 0.0]).view(1, 2, 1, 1)}
+    # mean(|1-4|, |2-0|) = 2.5
+    assert perceptual_loss(fake, real, taps=("pool1",)).item() == pytest.approx(2.5)
+    # G = f fᵀ / (C h w) = f fᵀ / 2: fake [[1,2],[2,4]]/2, real [[16,0],[0,0]]/2 -> mean |diff| = (15+2+2+4)/2/4
+    assert gram_matrix(fake["pool1"])[0].tolist() == [[0.5, 1.0], [1.0, 2.0]]
+    assert style_loss(fake, real, taps=("pool1",)).item() == pytest.approx(23 / 8)
+    # summed over taps, and zero for identical features
+    two = {"pool1": fake["pool1"], "pool2": 2 * fake["pool1"]}
+    assert perceptual_loss(two, {"pool1": real["pool1"], "pool2": 2 * real["pool1"]},
+                           taps=("pool1", "pool2")).item() == pytest.approx(2.5 + 5.0)
+    assert style_loss(two, two, taps=("pool1", "pool2")).item() == 0.0
+
+
+def test_perceptual_and_style_weights_enter_the_total(models):
+    cfg, generator, patch_disc, feature_disc, vgg, image, out = models
+    nets = LossNetworks(patch_disc, feature_disc, vgg)
+    base = generator_losses(batch(image), out, nets, cfg)
+    weighted = generator_losses(batch(image), out, nets, cfg.replace(lambda_perceptual=3.0, lambda_style=7.0))
+    with torch.no_grad():
+        real, fake = vgg(image), vgg(out.refined)
+    assert weighted["perceptual"].item() == pytest.approx(perceptual_loss(fake, real).item(), rel=1e-5)
+    assert weighted["style"].item() == pytest.approx(style_loss(fake, real).item(), rel=1e-5)
+    extra = 3.0 * weighted["perceptual"].item() + 7.0 * weighted["style"].item()
+    assert extra > 0 and weighted["total"].item() == pytest.approx(base["total"].item() + extra, rel=1e-5)
+
+
+def test_one_shared_vgg_pass_of_the_output_gives_the_same_losses_and_gradients():
+    """The trainer passes one `vgg(out.refined, upto="pool3")` (with graph) to both steps: same values and
+    the same generator gradient as each loss computing its own pass. In float64: the two graphs add the
+    gradients that meet at the output in another order, which float32 round-off would show."""
+    from csa_lib.model import build_models
+    from csa_lib.vgg import VGG16Features
+
+    torch.manual_seed(0)
+    cfg = Config.smoke(image_size=64, ngf=4, ndf=4).replace(lambda_perceptual=2.0, lambda_style=3.0)
+    generator, patch_disc, feature_disc = (m.double() for m in build_models(cfg))
+    vgg = VGG16Features(weights=None).double()
+    image = torch.rand(1, 3, 64, 64, dtype=torch.float64) * 2 - 1
+    out = generator(image, centre_mask(1, 64).double())
+    nets = LossNetworks(patch_disc, feature_disc, vgg)
+    refine_params = list(generator.refine_net.parameters())
+    shared = vgg(out.refined, upto="pool3")
+    assert "relu4_3" not in shared
+    separate_g = generator_losses(batch(image), out, nets, cfg)
+    shared_g = generator_losses(batch(image), out, nets, cfg, fake_features=shared)
+    for name in GENERATOR_TERMS:
+        torch.testing.assert_close(shared_g[name], separate_g[name], rtol=0, atol=0)
+    a = torch.autograd.grad(separate_g["total"], refine_params, retain_graph=True)
+    b = torch.autograd.grad(shared_g["total"], refine_params, retain_graph=True)
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+    separate_d = discriminator_losses(batch(image), out, nets)
+    shared_d = discriminator_losses(batch(image), out, nets, fake_features=shared)
+    torch.testing.assert_close(shared_d["d_feature"], separate_d["d_feature"], rtol=0, atol=0)
+    assert shared_d["d_feature"].grad_fn is not None  # the feature discriminator still trains
+    d_grads = torch.autograd.grad(shared_d["total"], refine_params, allow_unused=True)
+    assert all(g is None for g in d_grads)  # and nothing reaches the generator from the D step

