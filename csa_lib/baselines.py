@@ -89,7 +89,7 @@ def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3, seed: i
     Copies patches of the known image into the hole, so texture and edges continue. The search is
     randomised; the library's seed is set before every call, so equal inputs give equal fills.
     """
-    try:
+    try:  # imported here: pypatchmatch is in the optional eval extra
         from patchmatch import patch_match
     except ImportError as exc:
         raise ImportError(f"patchmatch needs pypatchmatch: {_EVAL_HINT}") from exc
