@@ -83,6 +83,44 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _composite(filled * 255.0, masked, hole)
 
 
+def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3, seed: int = 0) -> np.ndarray:
+    """PatchMatch fill (Barnes et al. 2009, ``pypatchmatch``; patch radius 3, seeded): uint8 (H, W, 3) -> uint8 (H, W, 3).
+
+    Copies patches of the known image into the hole, so texture and edges continue. The search is
+    randomised; the library's seed is set before every call, so equal inputs give equal fills.
+    """
+    try:  # imported here: pypatchmatch is in the optional eval extra
+        from patchmatch import patch_match
+    except ImportError as exc:
+        raise ImportError(f"patchmatch needs pypatchmatch: {_EVAL_HINT}") from exc
+    masked, hole = _prepare(image, mask)
+    if not hole.any():
+        return masked
+    patch_match.set_random_seed(seed)
+    filled = patch_match.inpaint(masked, hole.astype(np.uint8) * 255, patch_size=patch_size)  # (H, W, 3) uint8
+    return _composite(filled, masked, hole)
+
+
+def fsr_fast(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Frequency-selective reconstruction (cv2.xphoto.INPAINT_FSR_FAST, opencv-contrib): uint8 (H, W, 3) -> uint8 (H, W, 3).
+
+    Models each block around the hole as a sum of Fourier basis functions fitted to the known
+    pixels, so periodic texture continues. Deterministic.
+    """
+    cv2 = _cv2()
+    if not hasattr(cv2, "xphoto"):
+        raise ImportError(f"fsr_fast needs opencv-contrib-python-headless (cv2.xphoto), not plain OpenCV: "
+                          f"pip uninstall opencv-python-headless, then {_EVAL_HINT}")
+    masked, hole = _prepare(image, mask)
+    if not hole.any():
+        return masked
+    bgr = np.ascontiguousarray(masked[..., ::-1])  # (H, W, 3), FSR expects BGR
+    known = (~hole).astype(np.uint8)  # xphoto's mask: nonzero = KNOWN, the opposite of cv2.inpaint
+    filled = np.zeros_like(bgr)  # (H, W, 3) written by xphoto.inpaint
+    cv2.xphoto.inpaint(bgr, known, filled, cv2.xphoto.INPAINT_FSR_FAST)
+    return _composite(filled[..., ::-1], masked, hole)
+
+
 def mean_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Fill the hole with the per-channel mean of the known pixels: uint8 (H, W, 3) -> uint8 (H, W, 3)."""
     masked, hole = _prepare(image, mask)
@@ -94,5 +132,7 @@ BASELINES: dict[str, Inpainter] = {
     "telea": telea,
     "navier_stokes": navier_stokes,
     "biharmonic": biharmonic,
+    "patchmatch": patchmatch,
+    "fsr_fast": fsr_fast,
     "mean_fill": mean_fill,
 }

@@ -2,8 +2,9 @@
 
 ``run_evaluation`` is the library entry point (the CLI and notebooks call it); a method is any
 callable ``fn(image uint8 (H, W, 3), hole bool (H, W)) -> uint8 (H, W, 3)``. It writes
-``results.csv`` (one row per image x mask x method), ``summary.md`` (means by method and
-hole-area bucket) and ``strips.png`` (a few examples side by side).
+``results.csv`` (one row per image x mask x method: PSNR, SSIM, L1, L2, TV, colour cast and
+shift-tolerant LPIPS), ``summary.md`` (``csa_lib.report``: means by method and hole-area bucket,
+wins by PSNR and LPIPS, colour cast on plain holes) and ``strips.png`` (a few examples side by side).
 
 CLI: ``python -m csa_lib.evaluate --images data/samples/images --masks irregular --methods csa,telea``.
 """
@@ -18,10 +19,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
-from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from csa_lib import imageio, inference
+from csa_lib import imageio, inference, perceptual
 from csa_lib.baselines import BASELINES, Inpainter
 from csa_lib.cli import Parser, UserError, run_cli
 from csa_lib.masks import center_mask, irregular_mask, random_irregular_mask
@@ -32,16 +32,21 @@ from csa_lib.metrics import (
     bucket_label,
     bucket_of,
     compute_all,
-    psnr,
-    summarise,
-    to_csv,
-    to_markdown,
+)
+from csa_lib.report import (  # noqa: F401  (re-exported: evaluate.summary_markdown etc. are public)
+    SUMMARY_COLUMNS,
+    plain_hole_casts,
+    plain_holes_markdown,
+    plot_strips,
+    summary_markdown,
+    wins_markdown,
+    write_report,
 )
 
 IMAGE_SUFFIXES = imageio.IMAGE_EXTENSIONS  # the library's one list
-DEFAULT_METHODS = ("csa", "telea", "navier_stokes", "biharmonic")
+DEFAULT_METHODS = ("csa", "telea", "navier_stokes", "biharmonic", "patchmatch", "fsr_fast")
 CSA_METHODS = {"csa": "poisson", "csa_full": "poisson_full", "csa_raw": "none"}  # method name -> inference.inpaint's blend
-SUMMARY_COLUMNS = ("n", "hole_ratio", *METRIC_KEYS, "time_s")
+ROW_METRICS = (*METRIC_KEYS, "lpips")  # every row's metrics: compute_all's and the perceptual distance
 
 MaskList = Sequence[tuple[str, Any]]
 EvalMasks = MaskList | Callable[[int, str], MaskList]  # not csa_lib.masks.MaskSource: a list, or one per image
@@ -114,30 +119,6 @@ def freeform_masks(size: int, hole_range: tuple[float, float] = (0.15, 0.35), se
         return [(f"freeform_{k}", random_irregular_mask(size, rng, hole_range)) for k in range(per_image)]
 
     return masks_for
-
-
-def wins_markdown(rows: Sequence[Mapping[str, Any]], reference: str = "telea", margin_db: float = 3.0) -> str:
-    """Per method: image x mask pairs it wins (best PSNR), mean gain over ``reference`` and pairs far below it.
-
-    Ties go to every tied method. Answers "how often is it the best?" and "how badly can it fail?",
-    which means alone hide.
-    """
-    by_pair: dict[tuple[str, str], dict[str, float]] = {}
-    for r in rows:
-        by_pair.setdefault((r["image"], r["mask"]), {})[r["method"]] = float(r["psnr"])
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    lines = [f"| method | wins | of | mean PSNR - {reference} (dB) | worst (dB) | pairs > {margin_db:g} dB below {reference} |",
-             "|---|---|---|---|---|---|"]
-    for m in methods:
-        pairs = [v for v in by_pair.values() if m in v]
-        wins = sum(1 for v in pairs if v[m] >= max(v.values()) - 1e-9)
-        gaps = [v[m] - v[reference] for v in pairs if reference in v]
-        if gaps:
-            below = sum(1 for g in gaps if g < -margin_db)
-            lines.append(f"| {m} | {wins} | {len(pairs)} | {np.mean(gaps):+.2f} | {min(gaps):+.2f} | {below} |")
-        else:
-            lines.append(f"| {m} | {wins} | {len(pairs)} | | | |")
-    return "\n".join(lines) + "\n"
 
 
 def irregular_masks(size: int, per_bucket: int = 1, seed: int = 0) -> Callable[[int, str], MaskList]:
@@ -236,7 +217,8 @@ def run_evaluation(
         on_output: called as ``on_output(image_name, mask_name, method, output uint8 (H, W, 3))`` after
             each method's run, so a caller can keep or save the results without running a method twice.
     Returns:
-        Rows with image, mask, method, bucket, hole_ratio, METRIC_KEYS and time_s (seconds).
+        Rows with image, mask, method, bucket, hole_ratio, METRIC_KEYS, lpips (``perceptual.lpips``)
+        and time_s (seconds).
     """
     named = _named(images)
     rows: list[dict[str, Any]] = []
@@ -249,7 +231,7 @@ def run_evaluation(
         for mask_name, mask in masks(index, name) if callable(masks) else masks:
             hole = as_hole(mask)  # (H, W)
             bucket = bucket_of(float(hole.mean()))
-            outputs = {}
+            outputs, distances = {}, {}
             for method, fn in methods.items():
                 start = time.perf_counter()
                 output = np.asarray(fn(image.copy(), hole.copy()))  # (H, W, 3)
@@ -259,10 +241,12 @@ def run_evaluation(
                 outputs[method] = output.astype(np.uint8)
                 if on_output is not None:
                     on_output(name, mask_name, method, outputs[method])
+                distances[method] = perceptual.lpips(outputs[method], image)
                 rows.append({"image": name, "mask": mask_name, "method": method, "bucket": bucket,
-                             **compute_all(outputs[method], image, hole), "time_s": elapsed})
+                             **compute_all(outputs[method], image, hole), "lpips": distances[method],
+                             "time_s": elapsed})
             example = {"image": name, "mask": mask_name, "bucket": bucket, "truth": image,
-                       "hole": hole, "outputs": outputs}
+                       "hole": hole, "outputs": outputs, "lpips": distances}
             if len(strips) < n_strips and bucket not in {s["bucket"] for s in strips}:
                 strips.append(example)
             elif len(spares) < n_strips:
@@ -274,64 +258,6 @@ def run_evaluation(
             figure = plot_strips(strips, list(methods))
             figure.savefig(Path(out_dir) / "strips.png", dpi=100)
     return rows
-
-
-def summary_markdown(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] | None = None) -> str:
-    """Markdown report: means by method x bucket and by method, whole image and hole-only columns."""
-    images = len({r["image"] for r in rows})
-    pairs = len({(r["image"], r["mask"]) for r in rows})
-    methods = methods or list(dict.fromkeys(r["method"] for r in rows))
-    metric_columns = [c for c in SUMMARY_COLUMNS if c != "n"]
-    by_bucket = summarise(rows, by=("method", "bucket"), metrics=metric_columns)
-    by_method = summarise(rows, by=("method",), metrics=metric_columns)
-    return "\n".join([
-        "# Inpainting evaluation",
-        "",
-        f"{images} images, {pairs} image x mask pairs, methods: {', '.join(methods)}.",
-        "PSNR (dB) and SSIM: higher is better. L1, L2 (on [0, 1]): lower is better. TV: total variation of",
-        "the result (mean |dx| + mean |dy| on [0, 1]); lower is smoother, not necessarily better.",
-        "`_hole` columns use hole pixels only (TV: differences touching the hole). `time_s`: seconds per image.",
-        "",
-        "## By method and hole-area bucket",
-        "",
-        to_markdown(by_bucket, columns=["method", "bucket", *SUMMARY_COLUMNS]),
-        "## By method, all masks",
-        "",
-        to_markdown(by_method, columns=["method", *SUMMARY_COLUMNS]),
-        *(["## Wins (best PSNR per image x mask pair)", "", wins_markdown(rows)]
-          if any(r["method"] == "telea" for r in rows) else []),
-    ])
-
-
-def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, methods: Sequence[str] | None = None) -> dict[str, Path]:
-    """Write results.csv and summary.md into ``out_dir`` -> {"csv": path, "summary": path}."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = to_csv(rows, out_dir / "results.csv")
-    summary_path = out_dir / "summary.md"
-    summary_path.write_text(summary_markdown(rows, methods))
-    return {"csv": csv_path, "summary": summary_path}
-
-
-def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
-    """Figure with one row per example: input with hole (white), mask, each method, ground truth."""
-    columns = ["input", "mask", *methods, "ground truth"]
-    figure = Figure(figsize=(2.0 * len(columns), 2.2 * len(examples)), layout="constrained")
-    axes = figure.subplots(len(examples), len(columns), squeeze=False)
-    for row, example in enumerate(examples):
-        truth, hole = example["truth"], example["hole"]
-        shown = np.where(hole[..., None], np.uint8(255), truth)  # (H, W, 3)
-        panels = [shown, hole.astype(np.uint8) * 255, *(example["outputs"][m] for m in methods), truth]
-        for col, (ax, panel) in enumerate(zip(axes[row], panels)):
-            ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(columns[col], fontsize=9)
-            if 2 <= col < 2 + len(methods):
-                ax.set_xlabel(f"PSNR {psnr(panel, truth):.2f}", fontsize=8)
-        axes[row][0].set_ylabel(f"{example['image']}\n{example['bucket']} hole", fontsize=8)
-    return figure
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -348,7 +274,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None, help="CSA checkpoint (default: the shipped demo model)")
     parser.add_argument("--size", type=int, default=256, help="images are centre-cropped and resized to this")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help=f"comma-separated, from {', '.join([*CSA_METHODS, *BASELINES])} (csa_full: Poisson blend without the detail gain; csa_raw: no blend)")
+                        help=f"comma-separated, from {', '.join([*CSA_METHODS, *BASELINES])} (csa_full: Poisson blend without the detail gain; "
+                             "csa_raw: no blend; patchmatch: pypatchmatch, patch radius 3, seed 0; fsr_fast: OpenCV contrib's "
+                             "frequency-selective reconstruction)")
     parser.add_argument("--out", default="outputs/eval", help="output folder")
     parser.add_argument("--per-bucket", type=int, default=1, help="irregular masks per hole bucket per image")
     parser.add_argument("--max-images", type=int, default=None, help="use only the first N images (default: all)")

@@ -16,6 +16,11 @@ Metric definitions (``result`` = inpainted image, ``truth`` = ground truth):
   ``mean|I[y, x+1] - I[y, x]| + mean|I[y+1, x] - I[y, x]|`` (over pixels and channels).
   Over the hole, each mean runs over the differences with at least one pixel in the hole,
   so the seam at the hole border counts.
+- ``colour_cast``: the tint of the fill, in 8-bit levels (0-255): per channel, the mean over hole
+  pixels of the signed difference ``result - truth``; the largest absolute one of the three.
+  A uniform shift of +5 in red reads 5; noise that averages out reads about 0.
+
+Perceptual distance (shift-tolerant LPIPS) is in ``csa_lib.perceptual``.
 
 Hole-only metrics over an empty hole are ``nan``.
 """
@@ -35,7 +40,7 @@ from csa_lib.masks import HOLE_BUCKETS  # the masks are drawn per bucket; result
 OVERFLOW_BUCKET: tuple[float, float] = (0.6, 1.0)
 METRIC_KEYS: tuple[str, ...] = (
     "psnr", "ssim", "l1", "l2", "tv",
-    "psnr_hole", "ssim_hole", "l1_hole", "l2_hole", "tv_hole",
+    "psnr_hole", "ssim_hole", "l1_hole", "l2_hole", "tv_hole", "colour_cast",
 )
 _EDGE_EPS = 1e-9  # ratios this close below an edge count as the upper bucket (float round-off)
 
@@ -160,6 +165,16 @@ def tv(result: Any, mask: Any = None, region: str = "all") -> float:
     return float((dx.mean() if dx.size else 0.0) + (dy.mean() if dy.size else 0.0))
 
 
+def colour_cast(result: Any, truth: Any, mask: Any) -> float:
+    """Largest |per-channel mean of (result - truth)| over the hole of (H, W, 3) images, in levels (0-255)."""
+    result, truth = _pair(result, truth)
+    hole = _region(mask, result.shape, "hole")
+    if not hole.any():
+        return float("nan")
+    mean_shift = (result[hole] - truth[hole]).mean(axis=0)  # (3,) signed, per channel
+    return float(np.abs(mean_shift).max())
+
+
 def compute_all(result: Any, truth: Any, mask: Any) -> dict[str, float]:
     """Every metric of METRIC_KEYS plus ``hole_ratio`` for one (H, W, 3) result, truth and (H, W) mask."""
     result, truth = _pair(result, truth)
@@ -171,6 +186,7 @@ def compute_all(result: Any, truth: Any, mask: Any) -> dict[str, float]:
         row["l1" + suffix] = l1(result, truth, hole, region)
         row["l2" + suffix] = l2(result, truth, hole, region)
         row["tv" + suffix] = tv(result, hole, region)
+    row["colour_cast"] = colour_cast(result, truth, hole)
     return row
 
 

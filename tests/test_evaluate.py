@@ -41,21 +41,27 @@ def test_run_evaluation_end_to_end(tmp_path):
     with (tmp_path / "results.csv").open() as handle:
         read = list(csv.DictReader(handle))
     assert len(read) == 2 * 2 * len(BASELINES)
-    assert {"image", "mask", "method", "bucket", "hole_ratio", "time_s", *METRIC_KEYS} <= set(read[0])
+    assert {"image", "mask", "method", "bucket", "hole_ratio", "time_s", "lpips", *METRIC_KEYS} <= set(read[0])
+    assert set(evaluate.ROW_METRICS) <= set(read[0])
     summary = (tmp_path / "summary.md").read_text()
     for name in BASELINES:
         assert f"| {name} |" in summary
-    assert "| 20-30% |" in summary and "psnr_hole" in summary
+    assert "| 20-30% |" in summary and "psnr_hole" in summary and "| ssim | lpips |" in summary
+    assert "wins by LPIPS" in summary and "## Colour cast on plain holes" in summary
     png = tmp_path / "strips.png"
     assert png.read_bytes()[:8] == PNG_SIGNATURE
     with Image.open(png) as strip:
         strip.verify()
     with Image.open(png) as strip:
         width, height = strip.size
-    assert width > height  # 3 example rows x (2 + 4 methods + truth) columns
+    assert width > height  # 3 example rows x (2 + 6 methods + truth) columns
     # masks were honoured: identical known pixels -> whole-image error only from the hole
     for row in rows:
         assert row["l1"] == pytest.approx(row["l1_hole"] * row["hole_ratio"])
+        assert (row["lpips"] == 0.0) == (row["l1"] == 0.0), row  # zero exactly when the fill is exact
+    # a smooth ramp under a thin stroke is nearly perceptually exact; the centre square much less so
+    by_key = {(r["image"], r["mask"], r["method"]): r["lpips"] for r in rows}
+    assert by_key[("ramp", "stroke", "telea")] < by_key[("mix", "center", "mean_fill")]
 
 
 def test_on_output_hands_over_each_result_once():
@@ -129,6 +135,8 @@ def test_load_helpers(tmp_path):
 def test_build_methods():
     methods = evaluate.build_methods("telea, biharmonic")
     assert list(methods) == ["telea", "biharmonic"]
+    methods = evaluate.build_methods("patchmatch,fsr_fast")
+    assert methods == {"patchmatch": BASELINES["patchmatch"], "fsr_fast": BASELINES["fsr_fast"]}
     with pytest.raises(ValueError, match="unknown method"):
         evaluate.build_methods(["nope"])
 
@@ -206,3 +214,33 @@ def test_wins_table_counts_best_method_and_drops_below_reference():
     # csa wins i0 and ties i3; gaps +5, -4, -4.5, 0 -> mean -0.875, worst -4.5, two pairs > 3 dB below
     assert csa == "| csa | 2 | 4 | -0.88 | -4.50 | 2 |"
     assert telea.startswith("| telea | 3 | 4 | +0.00 | +0.00 | 0 |")
+
+
+def test_wins_table_adds_lpips_mean_and_wins():
+    from csa_lib.evaluate import wins_markdown
+    rows = []
+    for image, (a, t, la, lt) in enumerate([(30.0, 25.0, 0.10, 0.20), (20.0, 24.0, 0.30, 0.10), (22.0, 26.5, 0.05, 0.05)]):
+        rows += [{"image": f"i{image}", "mask": "m", "method": "csa", "psnr": a, "lpips": la},
+                 {"image": f"i{image}", "mask": "m", "method": "telea", "psnr": t, "lpips": lt}]
+    lines = wins_markdown(rows).splitlines()
+    assert lines[0].endswith("| mean LPIPS | wins by LPIPS |")
+    # csa: PSNR wins i0; gaps +5, -4, -4.5; LPIPS mean 0.15, wins i0 and the tie i2
+    assert lines[2] == "| csa | 1 | 3 | -1.17 | -4.50 | 2 | 0.1500 | 2 |"
+    assert lines[3] == "| telea | 2 | 3 | +0.00 | +0.00 | 0 | 0.1167 | 2 |"
+
+
+def test_plain_hole_casts_use_the_reference_l1():
+    from csa_lib.evaluate import plain_hole_casts, plain_holes_markdown
+    rows = []
+    # pair, telea's hole L1, (telea cast, csa cast): p0 and p2 are plain (L1 < 0.02), p1 is not
+    for pair, l1_telea, casts in (("p0", 0.010, (1.0, 6.0)), ("p1", 0.050, (9.0, 20.0)), ("p2", 0.019, (3.0, 2.0))):
+        for method, cast in zip(("telea", "csa"), casts):
+            rows.append({"image": pair, "mask": "m", "method": method, "l1_hole": l1_telea if method == "telea" else 0.0,
+                         "colour_cast": cast})
+    table = {t["method"]: t for t in plain_hole_casts(rows)}
+    assert table["telea"] == {"method": "telea", "n": 2, "mean_cast": 2.0, "max_cast": 3.0}
+    assert table["csa"] == {"method": "csa", "n": 2, "mean_cast": 4.0, "max_cast": 6.0}
+    text = plain_holes_markdown(rows)
+    assert text.startswith("2 image x mask pairs where telea's hole L1 is under 0.02")
+    assert "| csa | 2 | 4.00 | 6.00 |" in text
+    assert plain_hole_casts(rows, max_l1=0.005)[0]["n"] == 0

@@ -105,7 +105,29 @@ def test_compute_all_keys_and_values():
     assert row["hole_ratio"] == pytest.approx(16 / 256)
     assert row["psnr_hole"] == pytest.approx(20 * math.log10(25.5))
     assert row["l1"] == pytest.approx(16 / 256 * 10 / 255)
+    assert row["colour_cast"] == pytest.approx(10.0)
     assert all(isinstance(v, float) for v in row.values())
+
+
+def test_colour_cast_hand_computed():
+    """Per channel mean signed error over the hole; the largest absolute one; known pixels ignored."""
+    truth = _grey(100, (4, 4))
+    result = truth.copy()
+    hole = np.zeros((4, 4), bool)
+    hole[:2, :2] = True  # 4 hole pixels
+    result[0, 0] = (112, 100, 90)  # red +12, blue -10 on one pixel
+    result[0, 1] = (100, 100, 94)  # blue -6
+    result[1, 0] = (96, 108, 100)  # red -4, green +8
+    result[3, 3] = (0, 0, 0)  # outside the hole: no effect
+    # means over the 4 hole pixels: red (12 - 4) / 4 = 2, green 8 / 4 = 2, blue (-10 - 6) / 4 = -4
+    assert metrics.colour_cast(result, truth, hole) == pytest.approx(4.0)
+    # noise that averages out per channel is no cast, though every pixel is off
+    noisy = truth.copy()
+    noisy[:2, :2] = [[(110, 90, 100), (90, 110, 100)], [(100, 100, 120), (100, 100, 80)]]
+    assert metrics.colour_cast(noisy, truth, hole) == 0.0
+    assert math.isnan(metrics.colour_cast(result, truth, np.zeros((4, 4), bool)))
+    with pytest.raises(ValueError):
+        metrics.colour_cast(result, truth, np.zeros((3, 4), bool))
 
 
 @pytest.mark.parametrize(
