@@ -91,7 +91,8 @@ MANIFEST_FORMAT = "csa-inpainting-demo-data/1"
 
 
 def manifest_params(size: int, patches_per_photo: int, seed: int, min_short: int, max_short: int, fmt: str,
-                    min_std: float, smooth: int, more_photos: bool, split_by: str, plain: int) -> dict:
+                    min_std: float, smooth: int, more_photos: bool, split_by: str, plain: int,
+                    plain_per_photo: int = 3) -> dict:
     """The settings by which a build is reused (``manifest.json``'s ``params``). With ``--split group --plain 0``
     they are exactly the keys round 8's build wrote, so its ``data/training`` is kept, not rebuilt."""
     params = {"format": MANIFEST_FORMAT, "size": size, "patches_per_photo": patches_per_photo,
@@ -105,6 +106,7 @@ def manifest_params(size: int, patches_per_photo: int, seed: int, min_short: int
     if split_by != "group" or plain:
         params.update(split=split_by, heldout_sources=list(HELDOUT_SOURCES),
                       new_sources=[[x.package, list(x.patterns)] for x in NEW_PHOTO_SOURCES], plain=plain,
+                      plain_per_photo=plain_per_photo,
                       plain_limits=[PLAIN_MAX_STD, PLAIN_MAX_DETAIL, PLAIN_MAX_CLIPPED, list(PLAIN_MEAN_RANGE)])
     return params
 
@@ -112,14 +114,15 @@ def manifest_params(size: int, patches_per_photo: int, seed: int, min_short: int
 def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, seed: int,
                   min_short: int, max_short: int, fmt: str, min_std: float,
                   skip_train: bool = False, skip_eval: bool = False, force: bool = False, smooth: int = 0,
-                  more_photos: bool = True, split_by: str = "source", plain: int = 0) -> dict:
+                  more_photos: bool = True, split_by: str = "source", plain: int = 0,
+                  plain_per_photo: int = 3) -> dict:
     t0 = time.time()
     if split_by not in SPLIT_MODES:
         raise DataBuildError(f"split must be one of {', '.join(SPLIT_MODES)}, not {split_by!r}")
     by_source = split_by == "source"
     out.mkdir(parents=True, exist_ok=True)
     params = manifest_params(size, patches_per_photo, seed, min_short, max_short, fmt, min_std, smooth,
-                             more_photos, split_by, plain)
+                             more_photos, split_by, plain, plain_per_photo)
     manifest_path = out / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     reuse = bool(old) and old.get("params") == params and not force
@@ -215,7 +218,7 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
             else:
                 tp = time.time()
                 found = plain_plan([ph for ph in photos if ph["split"] == "train"], plain, size, max_short, seed,
-                                   load=load_photo)
+                                   plain_per_photo, load=load_photo)
                 for rel, f in zip(rels, found):
                     emit(rel, lambda f=f: f["crop"])
                     ph = f["photo"]
@@ -362,6 +365,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--plain", type=int, default=600,
                     help="plain-region crops (walls, skies, paper) of training photos added to train/ "
                          "(default 600, or as many as are found; 0 disables)")
+    ap.add_argument("--plain-per-photo", type=int, default=3,
+                    help="at most this many non-overlapping plain regions of one photo (default 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-train", action="store_true", help="do not touch the Debian packages")
     ap.add_argument("--skip-eval", action="store_true")
@@ -392,7 +397,8 @@ def main(argv=None) -> int:
             s = build_dataset(args.out, args.cache, args.size, args.patches_per_photo, args.seed,
                               min_short, max_short, args.format, args.min_std,
                               args.skip_train, args.skip_eval, args.force, args.smooth,
-                              more_photos=not args.first_photos_only, split_by=args.split, plain=args.plain)
+                              more_photos=not args.first_photos_only, split_by=args.split, plain=args.plain,
+                              plain_per_photo=args.plain_per_photo)
             log(f"done: {s['train']} training patches from {s['photos']} photos ({s['plain']} plain-region crops), "
                 f"{s['eval']} eval images, {s['unseen']} in unseen_by_round8, {s['withheld']} photos withheld "
                 f"in {args.out} ({s['written']} written, {s['kept']} already there; "

@@ -19,7 +19,7 @@ from PIL import Image
 
 from demo_images import to_pil_rgb
 
-PLAIN_MAX_STD = 12.0
+PLAIN_MAX_STD = 14.0
 PLAIN_MAX_DETAIL = 1.5
 PLAIN_MAX_CLIPPED = 0.01
 PLAIN_MEAN_RANGE = (12.0, 245.0)   # grey mean: leave out near-black and near-white crops
@@ -65,7 +65,7 @@ def _integral(a: np.ndarray) -> np.ndarray:
 
 
 def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
-                n_sides: int = 6, max_checks: int = 40) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
+                n_sides: int = 6, max_checks: int = 80) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
     """Up to ``per_photo`` plain square regions of ``image``, each scaled to ``size`` x ``size``.
 
     Returns ``(crop, (x, y, side))`` pairs, the box in ``image``'s pixels. Square windows of
