@@ -107,7 +107,8 @@ def manifest_params(size: int, patches_per_photo: int, seed: int, min_short: int
         params.update(split=split_by, heldout_sources=list(HELDOUT_SOURCES),
                       new_sources=[[x.package, list(x.patterns)] for x in NEW_PHOTO_SOURCES], plain=plain,
                       plain_per_photo=plain_per_photo,
-                      plain_limits=[PLAIN_MAX_STD, PLAIN_MAX_DETAIL, PLAIN_MAX_CLIPPED, list(PLAIN_MEAN_RANGE)])
+                      plain_limits=[PLAIN_MAX_STD, PLAIN_MAX_DETAIL, PLAIN_MAX_CLIPPED, list(PLAIN_MEAN_RANGE)],
+                      plain_rule="least detailed first, grown to the largest plain square around it")
     return params
 
 

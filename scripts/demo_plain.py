@@ -64,6 +64,33 @@ def _integral(a: np.ndarray) -> np.ndarray:
     return np.pad(np.cumsum(np.cumsum(a.astype(np.float64), 0), 1), ((1, 0), (1, 0)))
 
 
+def _cut(img: Image.Image, x: int, y: int, s: int, size: int) -> np.ndarray:
+    crop = img.crop((x, y, x + s, y + s))
+    if s != size:
+        crop = crop.resize((size, size), Image.Resampling.LANCZOS)
+    return np.ascontiguousarray(np.asarray(crop))
+
+
+def _grow(img: Image.Image, arr: np.ndarray, box: tuple[int, int, int], size: int, larger: list[int],
+          boxes: list[tuple[int, int, int]]) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The largest plain window (of the ``larger`` sides) that contains ``box`` and overlaps none of ``boxes``.
+
+    Small windows are the plainest, but a region scaled up loses its grain; so a plain one is grown
+    when the larger square around it (aligned at its left/top, centre or right/bottom) is plain too.
+    """
+    x, y, s = box
+    w, h = img.size
+    for side in sorted(larger, reverse=True):
+        for gy in sorted({min(max(0, v), h - side) for v in (y, y + (s - side) // 2, y + s - side)}):
+            for gx in sorted({min(max(0, v), w - side) for v in (x, x + (s - side) // 2, x + s - side)}):
+                if any(gx < bx + bs and bx < gx + side and gy < by + bs and by < gy + side for bx, by, bs in boxes):
+                    continue
+                grown = _cut(img, gx, gy, side, size)
+                if is_plain(plain_stats(grown)):
+                    return grown, (gx, gy, side)
+    return arr, box
+
+
 def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
                 n_sides: int = 6, max_checks: int = 80) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
     """Up to ``per_photo`` plain square regions of ``image``, each scaled to ``size`` x ``size``.
@@ -73,7 +100,8 @@ def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
     more than ``size / min_side`` times, which would smooth its noise away) are scored on ``image``
     itself: the mean squared difference of the grey level from its 5 x 5 mean (detail) and the grey
     variance (shading). The least detailed windows that pass are cut, scaled and checked with
-    ``plain_stats`` / ``is_plain``; the chosen regions do not overlap. Deterministic.
+    ``plain_stats`` / ``is_plain`` (at most ``max_checks``), and each plain one is grown to the largest
+    plain square around it (``_grow``); the chosen regions do not overlap. Deterministic.
     """
     img = to_pil_rgb(image)
     w, h = img.size
@@ -107,13 +135,11 @@ def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
         checks += 1
         if checks > max_checks:
             break
-        crop = img.crop((x, y, x + s, y + s))
-        if s != size:
-            crop = crop.resize((size, size), Image.Resampling.LANCZOS)
-        arr = np.asarray(crop)
+        arr = _cut(img, x, y, s, size)
         if not is_plain(plain_stats(arr)):
             continue
-        out.append((np.ascontiguousarray(arr), (x, y, s)))
+        arr, (x, y, s) = _grow(img, arr, (x, y, s), size, [v for v in sides if v > s], boxes)
+        out.append((arr, (x, y, s)))
         boxes.append((x, y, s))
         if len(out) >= per_photo:
             break

@@ -63,6 +63,8 @@ def write_sources(out: Path, rows: list[dict]) -> None:
     ]
     for s in source_summary(rows):
         splits = ", ".join(f"{k} {v}" for k, v in sorted(s["splits"].items()))
+        if s["package"] == "build_demo_data.py":
+            splits = "train (synthetic smooth images, not photos)"
         lines.append(f"| {s['package']} | {splits} | {s['unseen']} | {'; '.join(sorted(s['licenses']))} |")
     lines += ["", "Splits: " + "; ".join(f"**{k}**: {v}" for k, v in SPLIT_WORDS.items()) + ".", "",
               "## Every file", "",

@@ -454,6 +454,7 @@ def test_plain_crops_come_from_the_plain_region_only():
         assert crop.shape == (64, 64, 3) and x + s <= 0.6 * 480  # inside the wall, not the texture
         assert bdd.is_plain(bdd.plain_stats(crop))
     boxes = [b for _, b in crops]
+    assert max(s for _, _, s in boxes) >= 179  # grown from the 64-px window to a large square of the wall
     for i, (x, y, s) in enumerate(boxes):  # no two regions overlap
         for bx, by, bs in boxes[i + 1:]:
             assert x >= bx + bs or bx >= x + s or y >= by + bs or by >= y + s
