@@ -68,7 +68,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the demo_*.py modules and qt_rcc.py live beside this script
 from demo_images import (center_mask, center_square, dhash, eval_image, hole_ratio,  # noqa: E402,F401
-                         irregular_mask, random_patches, save_image, smooth_image, stable_seed)
+                         irregular_mask, jpeg_roundtrip, random_patches, save_image, smooth_image, stable_seed)
 from demo_packages import (deb_version, download_debs, extract_deb, license_for,  # noqa: E402,F401
                            license_for_path, parse_dep5, pkg_version)
 from demo_photos import (SPLIT_MODES, collect_photo_sources, collect_training_photos,  # noqa: E402,F401
@@ -108,7 +108,7 @@ def manifest_params(size: int, patches_per_photo: int, seed: int, min_short: int
                       new_sources=[[x.package, list(x.patterns)] for x in NEW_PHOTO_SOURCES], plain=plain,
                       plain_per_photo=plain_per_photo,
                       plain_limits=[PLAIN_MAX_STD, PLAIN_MAX_DETAIL, PLAIN_MAX_CLIPPED, list(PLAIN_MEAN_RANGE)],
-                      plain_rule="least detailed first, grown to the largest plain square around it")
+                      plain_rule="least detailed first, grown to the largest plain square around it; plain as stored")
     return params
 
 
@@ -219,7 +219,7 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
             else:
                 tp = time.time()
                 found = plain_plan([ph for ph in photos if ph["split"] == "train"], plain, size, max_short, seed,
-                                   plain_per_photo, load=load_photo)
+                                   plain_per_photo, load=load_photo, stored=jpeg_roundtrip if fmt == "jpg" else None)
                 for rel, f in zip(rels, found):
                     emit(rel, lambda f=f: f["crop"])
                     ph = f["photo"]

@@ -72,7 +72,7 @@ def _cut(img: Image.Image, x: int, y: int, s: int, size: int) -> np.ndarray:
 
 
 def _grow(img: Image.Image, arr: np.ndarray, box: tuple[int, int, int], size: int, larger: list[int],
-          boxes: list[tuple[int, int, int]]) -> tuple[np.ndarray, tuple[int, int, int]]:
+          boxes: list[tuple[int, int, int]], stored) -> tuple[np.ndarray, tuple[int, int, int]]:
     """The largest plain window (of the ``larger`` sides) that contains ``box`` and overlaps none of ``boxes``.
 
     Small windows are the plainest, but a region scaled up loses its grain; so a plain one is grown
@@ -86,13 +86,13 @@ def _grow(img: Image.Image, arr: np.ndarray, box: tuple[int, int, int], size: in
                 if any(gx < bx + bs and bx < gx + side and gy < by + bs and by < gy + side for bx, by, bs in boxes):
                     continue
                 grown = _cut(img, gx, gy, side, size)
-                if is_plain(plain_stats(grown)):
+                if is_plain(plain_stats(stored(grown))):
                     return grown, (gx, gy, side)
     return arr, box
 
 
 def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
-                n_sides: int = 6, max_checks: int = 80) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
+                n_sides: int = 6, max_checks: int = 80, stored=None) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
     """Up to ``per_photo`` plain square regions of ``image``, each scaled to ``size`` x ``size``.
 
     Returns ``(crop, (x, y, side))`` pairs, the box in ``image``'s pixels. Square windows of
@@ -101,8 +101,13 @@ def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
     itself: the mean squared difference of the grey level from its 5 x 5 mean (detail) and the grey
     variance (shading). The least detailed windows that pass are cut, scaled and checked with
     ``plain_stats`` / ``is_plain`` (at most ``max_checks``), and each plain one is grown to the largest
-    plain square around it (``_grow``); the chosen regions do not overlap. Deterministic.
+    plain square around it (``_grow``); the chosen regions do not overlap. ``stored`` (default: none)
+    maps a crop to what will be read back from disk (``jpeg_roundtrip`` for JPEG files), so that the
+    crop is plain as stored. Deterministic.
     """
+    if stored is None:
+        def stored(a):
+            return a
     img = to_pil_rgb(image)
     w, h = img.size
     short = min(w, h)
@@ -136,9 +141,9 @@ def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
         if checks > max_checks:
             break
         arr = _cut(img, x, y, s, size)
-        if not is_plain(plain_stats(arr)):
+        if not is_plain(plain_stats(stored(arr))):
             continue
-        arr, (x, y, s) = _grow(img, arr, (x, y, s), size, [v for v in sides if v > s], boxes)
+        arr, (x, y, s) = _grow(img, arr, (x, y, s), size, [v for v in sides if v > s], boxes, stored)
         out.append((arr, (x, y, s)))
         boxes.append((x, y, s))
         if len(out) >= per_photo:
@@ -147,7 +152,7 @@ def plain_crops(image, size: int = 256, per_photo: int = 2, min_side: int = 200,
 
 
 def plain_plan(photos: list[dict], n: int, size: int, max_short: int, seed: int, per_photo: int = 2,
-               load=None) -> list[dict]:
+               load=None, stored=None) -> list[dict]:
     """Up to ``n`` plain crops of ``photos`` (training photos only): dicts with the photo, its ``box`` and ``crop``.
 
     Every photo (decoded with ``load(path, max_short)``, as for the random crops) gives at most
@@ -161,7 +166,7 @@ def plain_plan(photos: list[dict], n: int, size: int, max_short: int, seed: int,
         if ph["split"] != "train":
             raise ValueError(f"plain crops come from training photos only; {ph['name']} is {ph['split']!r}")
         img = load(ph["path"], max_short)
-        for crop, box in plain_crops(img, size, per_photo):
+        for crop, box in plain_crops(img, size, per_photo, stored=stored):
             found.append({"photo": ph, "box": box, "decoded": img.size, "crop": crop})
     if len(found) > n:
         keep = np.sort(np.random.default_rng([seed, 11]).choice(len(found), n, replace=False))

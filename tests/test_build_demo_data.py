@@ -488,7 +488,7 @@ def test_build_by_source_keeps_eval_and_unseen_out_of_training(tmp_path, monkeyp
     monkeypatch.setattr(bdd, "collect_training_photos", lambda c: [dict(p) for p in fixed])
     monkeypatch.setattr(bdd, "collect_photo_sources",
                         lambda c, sources=bdd.PHOTO_SOURCES: [dict(p) for p in (new if sources is bdd.NEW_PHOTO_SOURCES else cands)])
-    kw = dict(cache=cache, size=64, patches_per_photo=2, seed=0, min_short=64, max_short=200, fmt="png",
+    kw = dict(cache=cache, size=64, patches_per_photo=2, seed=0, min_short=64, max_short=200, fmt="jpg",
               min_std=3.0, skip_eval=True, smooth=0, plain=50)
     s = bdd.build_dataset(tmp_path / "out", **kw)
     out = tmp_path / "out"
@@ -514,7 +514,7 @@ def test_build_by_source_keeps_eval_and_unseen_out_of_training(tmp_path, monkeyp
     assert {e["package"] for e in plain} <= {"first26", "trainpkg"}
     assert not {e["package"] + "/" + e["photo"] for e in plain} & (by_split["eval"] | by_split["withheld"])
     for e in plain:
-        crop = np.asarray(Image.open(out / e["file"]))
+        crop = np.asarray(Image.open(out / e["file"]))  # plain as stored (JPEG), not only before encoding
         assert crop.shape == (64, 64, 3) and bdd.is_plain(bdd.plain_stats(crop))
     assert "| " + held + " | eval 2 |" in (out / "SOURCES.md").read_text()
     again = bdd.build_dataset(tmp_path / "out", **kw)   # same settings: everything kept, nothing recomputed
@@ -523,3 +523,11 @@ def test_build_by_source_keeps_eval_and_unseen_out_of_training(tmp_path, monkeyp
     assert group["unseen"] == 0 and not (tmp_path / "group" / "unseen_by_round8").exists()
     assert sorted(p.name for p in (tmp_path / "group" / "eval").iterdir()) == \
         sorted(n for n in unseen if not n.startswith(new_pkg.split("-")[0]))
+
+
+def test_jpeg_roundtrip_is_what_save_image_stores(tmp_path):
+    img = _photo(96, 80, seed=3)
+    bdd.save_image(img, tmp_path / "x.jpg", "jpg")
+    stored = np.asarray(Image.open(tmp_path / "x.jpg").convert("RGB"))
+    assert np.array_equal(bdd.jpeg_roundtrip(img), stored)
+    assert not np.array_equal(stored, np.asarray(img))  # lossy: the check is not trivial
