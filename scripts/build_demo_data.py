@@ -77,8 +77,8 @@ from demo_plain import (PLAIN_MAX_CLIPPED, PLAIN_MAX_DETAIL, PLAIN_MAX_STD, PLAI
                         is_plain, plain_crops, plain_plan, plain_stats)
 from demo_report import contact_sheet, source_summary, write_sources  # noqa: E402,F401
 from demo_sources import (DEBIAN_SOURCES, DHASH_MAX_DISTANCE, EVAL_SOURCES, HELDOUT_EVERY,  # noqa: E402,F401
-                          HELDOUT_SOURCES, IRREGULAR_MASKS, MIN_PHOTO_SHORT, NEW_PHOTO_SOURCES, PHOTO_SOURCES,
-                          RESERVED_PACKAGES, SAMPLE_PHOTOS, DataBuildError, PhotoSource, log)
+                          HELDOUT_SOURCES, IRREGULAR_MASKS, MIN_PHOTO_SHORT, NEW_PHOTO_SOURCES, NOT_PHOTOS,
+                          PHOTO_SOURCES, RESERVED_PACKAGES, SAMPLE_PHOTOS, DataBuildError, PhotoSource, log)
 
 Image.MAX_IMAGE_PIXELS = None  # the wallpapers are up to 6028x3391 (trusted Debian packages)
 
@@ -106,7 +106,7 @@ def manifest_params(size: int, patches_per_photo: int, seed: int, min_short: int
     if split_by != "group" or plain:
         params.update(split=split_by, heldout_sources=list(HELDOUT_SOURCES),
                       new_sources=[[x.package, list(x.patterns)] for x in NEW_PHOTO_SOURCES], plain=plain,
-                      plain_per_photo=plain_per_photo,
+                      plain_per_photo=plain_per_photo, not_photos=list(NOT_PHOTOS),
                       plain_limits=[PLAIN_MAX_STD, PLAIN_MAX_DETAIL, PLAIN_MAX_CLIPPED, list(PLAIN_MEAN_RANGE)],
                       plain_rule="least detailed first, grown to the largest plain square around it; plain as stored")
     return params
@@ -166,6 +166,7 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
             log("more real photos (PHOTO_SOURCES" + (" and NEW_PHOTO_SOURCES):" if by_source else "):"))
             cands = collect_photo_sources(cache)
             if by_source:
+                cands = [c for c in cands if c["key"] not in NOT_PHOTOS]
                 cands += collect_photo_sources(cache, NEW_PHOTO_SOURCES)
             photos += plan_photos(photos, cands, split_by=split_by,
                                   new_packages=tuple(x.package for x in NEW_PHOTO_SOURCES))

@@ -478,6 +478,8 @@ def _fake_sources(tmp_path: Path):
     fixed = [photo("first26", "a.png", 0)]
     cands = [photo("trainpkg", n, 1 + i) for i, n in enumerate(_names(False, 4, "trainpkg") + _names(True, 2, "trainpkg"))]
     cands += [photo(bdd.HELDOUT_SOURCES[0], n, 10 + i) for i, n in enumerate(_names(False, 2, bdd.HELDOUT_SOURCES[0]))]
+    logo_pkg, logo_name = bdd.NOT_PHOTOS[0].split("/", 1)
+    cands.append(dict(photo(logo_pkg, "logo.png", 30), key=bdd.NOT_PHOTOS[0], name=logo_name))
     new = [photo(bdd.NEW_PHOTO_SOURCES[0].package, "n.png", 20)]
     return fixed, cands, new
 
@@ -498,6 +500,7 @@ def test_build_by_source_keeps_eval_and_unseen_out_of_training(tmp_path, monkeyp
         by_split.setdefault(r["split"], set()).add(r["package"] + "/" + r["file"])
     held = bdd.HELDOUT_SOURCES[0]
     new_pkg = bdd.NEW_PHOTO_SOURCES[0].package
+    assert not any(r["file"] == bdd.NOT_PHOTOS[0].split("/", 1)[1] for r in rows)  # a logo: left out
     assert {k.split("/")[0] for k in by_split["eval"]} == {held, new_pkg}       # whole sources
     assert not by_split["train"] & (by_split["eval"] | by_split["withheld"])
     assert {k.split("/")[0] for k in by_split["train"]} == {"first26", "trainpkg"}
