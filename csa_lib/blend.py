@@ -265,3 +265,28 @@ def detail_gain_map(fill: Tensor, image: Tensor, hole: Tensor, reach: float = RI
         ratio = F.pad(ratio, (1, 1, 1, 1), mode="replicate")  # (1,1,H/s,W/s)
         gain = torch.minimum(gain, F.interpolate(ratio, size=(H, W), mode="bilinear", align_corners=False))
     return gain[0, 0].clamp(0, 1)
+
+
+OFFSET_REACH = 0.2  # sigma of `fill_offset`'s local average, as a share of the longer side of the image
+
+
+def fill_offset(fill: Tensor, hole: Tensor, reach: float = OFFSET_REACH, tol: float = 1e-3) -> Tensor:
+    """The smooth colour offset a fill adds to its own border: (C,H,W), (H,W) -> (C,H,W), 0 outside the hole.
+
+    The fill's detail D = fill - the membrane of its border values (`poisson_blend`'s D) holds texture,
+    edges, and also a smooth shift of the whole hole away from its border: the tint a small network
+    paints over plain walls and skies, with the band of border pixels it gets right (the "frame").
+    A Poisson blend pins the border to the known pixels and so carries that shift into the photo as a
+    colour cast. This is D's local mean over the hole pixels, a Gaussian of sigma `reach` x the longer
+    side, normalised by the hole's own weight (within one small hole: its mean; across a big one:
+    it follows a slow change). `fill - fill_offset(...)` keeps the texture and drops the cast.
+    """
+    hole = hole.bool()
+    if not bool(hole.any()):
+        return torch.zeros_like(fill)
+    inside = hole.to(fill.dtype)[None]  # (1,H,W)
+    detail = (fill - harmonic_fill(fill, hole, tol)) * inside  # (C,H,W), 0 outside the hole
+    sigma = max(1.0, reach * max(hole.shape))
+    weight = _blur(inside[None], sigma)[0]  # (1,H,W)
+    local_mean = _blur(detail[:, None], sigma)[:, 0] / weight.clamp_min(1e-12)  # (C,H,W)
+    return local_mean * inside

@@ -27,7 +27,7 @@ from PIL import Image
 from torch import Tensor
 
 from . import imageio
-from .blend import detail_gain, detail_gain_map, hole_box, poisson_blend
+from .blend import detail_gain, detail_gain_map, fill_offset, hole_box, poisson_blend
 from .checkpoint import read_torch_file
 from .config import Config
 from .imageio import ImageLike
@@ -170,8 +170,9 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     m_in = F.pad(m_small, pad, value=0.0)  # padding counts as known
     out = model(x_in, m_in).refined[0, :, :h, :w]  # (3,h,w) the whole raw output, known part too
     gain = None
-    if blend == "poisson":  # the fill no rougher than the known pixels around it, at the network's resolution
-        hole_small = m_small[0, 0] > 0
+    if blend == "poisson":  # at the network's resolution: the fill's colour from the known pixels, and
+        hole_small = m_small[0, 0] > 0  # no more of its detail than they have around it
+        out = out - fill_offset(out, hole_small)  # the network's tint: the shift of its fill from its own border
         gain = detail_gain_map(out, x_small[0], hole_small).clamp(max=detail_gain(out, x_small[0], hole_small))
     # From here on only the hole's box is touched, so the cost follows the hole.
     fill = upscale_window(out, (H, W), rows, cols)  # (3,bh,bw) = the bicubic upscale of `out`, cropped
