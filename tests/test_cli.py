@@ -231,3 +231,71 @@ def test_readme_fine_tune_line_matches_ndf_to_ngf():
     tune = next(args for args in _readme_commands() if "--init-generator" in args)
     assert tune[tune.index("--ngf") + 1] == tune[tune.index("--ndf") + 1]
     assert "--max-steps" in (ROOT / "README.md").read_text()
+
+
+def _lines(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.strip()]
+
+
+def test_a_photo_as_mask_warns_in_one_plain_line(tmp_path):
+    photo, out = tmp_path / "photo.jpg", tmp_path / "out.png"
+    Image.open(SAMPLE_IMAGE).convert("RGB").save(photo, quality=90)
+    done = _run(tmp_path, "csa_lib.inpaint", photo, photo, "-o", out)
+    assert done.returncode == 0 and out.is_file(), done.stderr[-3000:]
+    lines = _lines(done)
+    assert len(lines) == 1 and lines[0].startswith("csa-inpaint: warning: the mask looks like a photo"), lines
+    assert ">= 128 in an 8-bit mask" in lines[0]
+    assert "UserWarning" not in done.stderr and ".py" not in done.stderr  # no category, no file path
+
+
+def test_an_empty_mask_gives_the_photo_back_with_a_warning(tmp_path):
+    black, out = tmp_path / "black.png", tmp_path / "out.png"
+    Image.new("L", Image.open(SAMPLE_IMAGE).size, 0).save(black)
+    done = _run(tmp_path, "csa_lib.inpaint", SAMPLE_IMAGE, black, "-o", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _lines(done) == ["csa-inpaint: warning: the mask has no hole, so the photo is returned unchanged: no "
+                            "pixel is at least half intensity (>= 128 in an 8-bit mask); paint the hole white "
+                            "(255) on black"]
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(SAMPLE_IMAGE).convert("RGB")))
+
+
+def test_inpaint_help_states_the_mask_rule(tmp_path):
+    done = _run(tmp_path, "csa_lib.inpaint", "--help")
+    text = " ".join(done.stdout.split())
+    assert done.returncode == 0 and "nonzero" not in text
+    assert "at least half intensity, >= 128 in an 8-bit mask" in text
+    assert "mask the mask, same size as the photo: hole where it is at least half intensity, >= 128 in 8-bit" in text
+
+
+def test_run_cli_prints_warnings_as_one_line_and_restores_python_s_own(capsys):
+    import warnings
+
+    from csa_lib.cli import run_cli
+
+    def body() -> int:
+        warnings.warn("first part\n  second part", UserWarning)
+        return 0
+
+    before = warnings.showwarning
+    assert run_cli("prog", False, body) == 0
+    assert capsys.readouterr().err == "prog: warning: first part second part\n"
+    assert warnings.showwarning is before
+    with pytest.warns(UserWarning, match="first part"):  # library callers: a real warning
+        body()
+    with warnings.catch_warnings(record=True) as caught:  # --debug: Python's own format
+        warnings.simplefilter("always")
+        run_cli("prog", True, body)
+    assert len(caught) == 1 and "prog: warning" not in capsys.readouterr().err
+
+
+def test_training_with_a_huge_lr_stops_with_one_line_naming_it(tmp_path):
+    run = tmp_path / "run"
+    done = _run(tmp_path, "csa_lib.train", "--smoke", "--data-root", "synthetic", "--device", "cpu", "--lr", "1e4",
+                "--max-steps", "300", "--checkpoints-dir", run)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in _lines(done) if not line.startswith("csa-train: warning: ")]
+    assert len(errors) == 1 and "UserWarning" not in done.stderr, _lines(done)  # the random-VGG warning: one line
+    found = re.match(r"csa-train: error: training diverged at step (\d+): (g_total|d_total) ", errors[0])
+    assert found and int(found.group(1)) <= 300, errors[0]
+    assert "lower --lr (Config.lr, now 10000)" in errors[0] and "no checkpoint was written" in errors[0]
+    assert not list(run.glob("*.pt"))  # nothing with exploded weights was saved
