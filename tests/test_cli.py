@@ -299,3 +299,13 @@ def test_training_with_a_huge_lr_stops_with_one_line_naming_it(tmp_path):
     assert found and int(found.group(1)) <= 300, errors[0]
     assert "lower --lr (Config.lr, now 10000)" in errors[0] and "no checkpoint was written" in errors[0]
     assert not list(run.glob("*.pt"))  # nothing with exploded weights was saved
+
+
+def test_every_jupyter_command_in_the_docs_starts_as_root_too():
+    """`jupyter lab` refuses to start as root without --allow-root (class containers often run as root)."""
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    commands = [(path.name, found.group(0)) for path in texts
+                for found in re.finditer(r"jupyter\s+(?:lab|notebook)\b[^`\n]*(?:\n[^`\n]*)?(?=`)", path.read_text())]
+    assert any(name == "README.md" for name, _ in commands), commands
+    missing = [(name, command) for name, command in commands if "--allow-root" not in command]
+    assert not missing, missing
