@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from typing import Callable, NoReturn, TextIO
+from typing import Callable, NoReturn
 
 USAGE_ERROR = 2
 
@@ -70,29 +70,34 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def plain_warnings(prog: str) -> Callable[..., None]:
-    """A `warnings.showwarning` that prints `<prog>: warning: <message>` as one line on stderr."""
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: TextIO | None = None, line: str | None = None) -> None:
-        text = " ".join(str(message).split())
-        print(f"{prog}: warning: {text}", file=file if file is not None else sys.stderr)
-    return show
+def plain_warnings(prog: str) -> Callable[..., str]:
+    """A `warnings.formatwarning` that gives `<prog>: warning: <message>` as one line (no path, no category)."""
+    def one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                         line: str | None = None) -> str:
+        return f"{prog}: warning: {' '.join(str(message).split())}\n"
+    return one_line_warning
 
 
 def run_cli(prog: str, debug: bool, body: Callable[[], int]) -> int:
-    """Run `body()`; a user error becomes one line on stderr and status 2 (re-raised with `debug`); warnings one line."""
-    with warnings.catch_warnings():  # restores warnings.showwarning afterwards
-        if not debug:
-            warnings.showwarning = plain_warnings(prog)
-        try:
-            return body()
-        except USER_ERRORS as error:
-            if debug:
-                raise
-            print(f"{prog}: error: {one_line(error)} (--debug shows the traceback)", file=sys.stderr)
-            return USAGE_ERROR
-        except KeyboardInterrupt:
-            if debug:
-                raise
-            print(f"{prog}: interrupted", file=sys.stderr)
-            return 130
+    """Run `body()`; a user error becomes one line on stderr and status 2 (re-raised with `debug`); warnings one line.
+
+    Only the text of a shown warning changes (`warnings.formatwarning`, restored afterwards): the
+    warnings themselves, their filters and anything recording them stay as they are.
+    """
+    default_format = warnings.formatwarning
+    if not debug:
+        warnings.formatwarning = plain_warnings(prog)
+    try:
+        return body()
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(f"{prog}: error: {one_line(error)} (--debug shows the traceback)", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        warnings.formatwarning = default_format

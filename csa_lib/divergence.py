@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from statistics import median
 from pathlib import Path
+from statistics import median
 from typing import Callable, Iterable, Mapping
 
 import torch

@@ -10,6 +10,9 @@ the datasets draw masks and flips from (seed, epoch, index), and a checkpoint st
 inside the epoch, so a resumed run skips the batches it has already seen and then sees the same
 batches, masks, learning rates and optimiser states as an uninterrupted run.
 
+A non-finite or exploding loss (`divergence.LossGuard`) stops fit() with a one-line
+`TrainingDiverged` naming --lr, before that step's weights can be saved.
+
 Distributed: launched by `torchrun` (WORLD_SIZE > 1) the trainer joins a process group (NCCL on CUDA,
 gloo on CPU), wraps the three networks in DistributedDataParallel and splits every epoch between the
 ranks. Only rank 0 writes checkpoints, logs (`runlog.RunLog`) and samples.
@@ -35,8 +38,8 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .config import Config
 from .data import build_datasets, fixed_sample_batch
-from .divergence import LossGuard, TrainingDiverged, diverged, non_finite_weights
 from .distributed import any_rank, barrier, dist_env, pick_device, wrap_ddp
+from .divergence import LossGuard, TrainingDiverged, diverged, non_finite_weights
 from .inference import copy_generator_weights
 from .losses import LossNetworks, discriminator_losses, generator_losses
 from .model import build_models

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import pytest
 from PIL import Image
 
 from csa_lib import checkpoint as ckpt
+from csa_lib.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGE = ROOT / "data" / "samples" / "images" / "coffee.png"
@@ -267,25 +269,22 @@ def test_inpaint_help_states_the_mask_rule(tmp_path):
     assert "mask the mask, same size as the photo: hole where it is at least half intensity, >= 128 in 8-bit" in text
 
 
-def test_run_cli_prints_warnings_as_one_line_and_restores_python_s_own(capsys):
-    import warnings
-
-    from csa_lib.cli import run_cli
+def test_run_cli_formats_warnings_as_one_line_and_keeps_them_real():
+    """Inside run_cli a shown warning is one line; it is still a warning (recorded here), and the format comes back."""
+    seen = []
 
     def body() -> int:
-        warnings.warn("first part\n  second part", UserWarning)
+        seen.append(warnings.formatwarning("first part\n  second part", UserWarning, "/x/y.py", 3))
+        warnings.warn("first part", UserWarning)
         return 0
 
-    before = warnings.showwarning
-    assert run_cli("prog", False, body) == 0
-    assert capsys.readouterr().err == "prog: warning: first part second part\n"
-    assert warnings.showwarning is before
-    with pytest.warns(UserWarning, match="first part"):  # library callers: a real warning
-        body()
-    with warnings.catch_warnings(record=True) as caught:  # --debug: Python's own format
-        warnings.simplefilter("always")
+    default_format = warnings.formatwarning
+    with pytest.warns(UserWarning, match="first part"):
+        assert run_cli("prog", False, body) == 0
+    assert seen == ["prog: warning: first part second part\n"] and warnings.formatwarning is default_format
+    with pytest.warns(UserWarning):  # --debug: Python's own format, with the file and the category
         run_cli("prog", True, body)
-    assert len(caught) == 1 and "prog: warning" not in capsys.readouterr().err
+    assert "/x/y.py:3: UserWarning: first part" in seen[1]
 
 
 def test_training_with_a_huge_lr_stops_with_one_line_naming_it(tmp_path):
