@@ -1,14 +1,17 @@
-"""What every command line (train, evaluate, demo, inpaint) shares: help with defaults, one-line errors.
+"""What every command line (train, evaluate, demo, inpaint) shares: help with defaults, one-line errors and warnings.
 
 A user error (a missing folder, a bad value, an unreadable file, no VGG weights offline) prints one
 line, `<prog>: error: <what and how to fix it>`, on stderr and exits with status 2, as argparse does
 for a bad flag; `--debug` shows the full traceback instead. Anything else is a bug and keeps its
-traceback.
+traceback. A warning (`warnings.warn` anywhere in the library) prints as one line too,
+`<prog>: warning: <message>`, without Python's file path and category; `--debug` shows Python's own
+format. Library callers get ordinary warnings: only `run_cli` changes how they are shown.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Callable, NoReturn
 
 USAGE_ERROR = 2
@@ -37,7 +40,7 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
-        self.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+        self.add_argument("--debug", action="store_true", help="show the full traceback of an error (and warnings in Python's own format)")
 
     def error(self, message: str) -> NoReturn:
         """Print `<prog>: error: <message> (see --help)` and exit 2."""
@@ -67,8 +70,23 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def plain_warnings(prog: str) -> Callable[..., str]:
+    """A `warnings.formatwarning` that gives `<prog>: warning: <message>` as one line (no path, no category)."""
+    def one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                         line: str | None = None) -> str:
+        return f"{prog}: warning: {' '.join(str(message).split())}\n"
+    return one_line_warning
+
+
 def run_cli(prog: str, debug: bool, body: Callable[[], int]) -> int:
-    """Run `body()`; a user error becomes one line on stderr and status 2 (re-raised with `debug`)."""
+    """Run `body()`; a user error becomes one line on stderr and status 2 (re-raised with `debug`); warnings one line.
+
+    Only the text of a shown warning changes (`warnings.formatwarning`, restored afterwards): the
+    warnings themselves, their filters and anything recording them stay as they are.
+    """
+    default_format = warnings.formatwarning
+    if not debug:
+        warnings.formatwarning = plain_warnings(prog)
     try:
         return body()
     except USER_ERRORS as error:
@@ -81,3 +99,5 @@ def run_cli(prog: str, debug: bool, body: Callable[[], int]) -> int:
             raise
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = default_format

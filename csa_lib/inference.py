@@ -123,8 +123,10 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     `image` and `mask`: a path, encoded bytes, PIL image, array or tensor of the same size, read by
     `csa_lib.imageio` (EXIF orientation applied, 16/32-bit scaled, alpha composited on white; hole =
     at least half intensity: >= 128 for 8-bit, > 0.5 for floats; a mask's alpha when its colour is
-    blank). Known pixels come back unchanged; an empty mask returns the image as it is; a grey photo
-    gets a grey fill; a hole over 75 % of the photo warns (an inverted mask?). Runs on the model's
+    blank). Known pixels come back unchanged; an empty mask returns the image as it is, with a warning;
+    a grey photo gets a grey fill; a hole over 75 % of the photo warns (an inverted mask?), and so does
+    a mask that looks like a photo (`imageio.looks_like_photo`: over 30 % of it grey, far from black
+    and white). Runs on the model's
     device (CPU or CUDA). `blend`: "poisson" (default) blends the fill in without a seam, keeping no
     more of its detail than the surroundings have; "poisson_full" blends all of it in; "none" pastes
     the raw output.
@@ -132,16 +134,20 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     if blend not in BLENDS:
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     pixels = imageio.read_image(image)  # (H,W,3) uint8
-    hole = imageio.read_mask(mask)  # (H,W) bool
+    plane = imageio.mask_plane(mask)  # its intensity, "L" or "F"
+    hole = imageio.hole_of(plane)  # (H,W) bool
     H, W = pixels.shape[:2]
     if hole.shape != (H, W):
         raise ValueError(f"mask is {hole.shape[1]}x{hole.shape[0]} (WxH) but the image is {W}x{H}; "
                          "resize the mask to the image's size")
+    warn_at = 4  # the caller's line: warn_if_* -> inpaint -> torch.no_grad's wrapper -> caller
+    imageio.warn_if_photo(plane, stacklevel=warn_at)
     if not hole.any():
+        imageio.warn_if_no_hole(hole, stacklevel=warn_at)
         return Image.fromarray(pixels)
     if hole.all():
         raise ValueError("the mask covers the whole image: there is no known pixel to inpaint from")
-    imageio.warn_if_mostly_hole(hole)
+    imageio.warn_if_mostly_hole(hole, stacklevel=warn_at)
 
     device = next(model.parameters()).device
     size = model.image_size

@@ -1,7 +1,8 @@
 """Inpaint one photo with one mask: `python -m csa_lib.inpaint IMAGE MASK -o OUT` (also `csa-inpaint`).
 
-The mask is an image of the photo's size, white (nonzero) = hole. The result has the photo's size,
-its known pixels unchanged; `--blend none` keeps the network's raw fill instead of the Poisson blend.
+The mask is an image of the photo's size; a pixel is a hole when it is at least half intensity
+(>= 128 in an 8-bit mask, 1 in a 0/1 mask), the README's "The mask rule". A mask that looks like a
+photo, or one with no hole, gives a warning. The result has the photo's size, its known pixels unchanged; `--blend none` keeps the network's raw fill instead of the Poisson blend.
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from .inference import BLENDS, inpaint, load_model
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `csa-inpaint`."""
-    parser = Parser(prog="csa-inpaint", description="Fill the hole of one photo (mask: white = hole).")
+    parser = Parser(prog="csa-inpaint", description="Fill the hole of one photo. Mask rule: a mask pixel is a hole when it "
+                    "is at least half intensity, >= 128 in an 8-bit mask (white = hole, black = known).")
     parser.add_argument("image", type=Path, help="the photo (any format Pillow reads)")
-    parser.add_argument("mask", type=Path, help="the mask, same size as the photo, white (nonzero) = hole")
+    parser.add_argument("mask", type=Path, help="the mask, same size as the photo: hole where it is at least half intensity, "
+                             ">= 128 in 8-bit masks (>= 32768 in 16-bit ones, 1 in a 0/1 mask)")
     parser.add_argument("-o", "--out", type=Path, required=True,
                         help="where the result goes (.png, .jpg, .webp, ...); never the photo or the mask")
     parser.add_argument("--checkpoint", default=None,

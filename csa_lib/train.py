@@ -10,6 +10,9 @@ the datasets draw masks and flips from (seed, epoch, index), and a checkpoint st
 inside the epoch, so a resumed run skips the batches it has already seen and then sees the same
 batches, masks, learning rates and optimiser states as an uninterrupted run.
 
+A non-finite or exploding loss (`divergence.LossGuard`) stops fit() with a one-line
+`TrainingDiverged` naming --lr, before that step's weights can be saved.
+
 Distributed: launched by `torchrun` (WORLD_SIZE > 1) the trainer joins a process group (NCCL on CUDA,
 gloo on CPU), wraps the three networks in DistributedDataParallel and splits every epoch between the
 ranks. Only rank 0 writes checkpoints, logs (`runlog.RunLog`) and samples.
@@ -36,6 +39,7 @@ from . import checkpoint as ckpt
 from .config import Config
 from .data import build_datasets, fixed_sample_batch
 from .distributed import any_rank, barrier, dist_env, pick_device, wrap_ddp
+from .divergence import LossGuard, TrainingDiverged, diverged, non_finite_weights
 from .inference import copy_generator_weights
 from .losses import LossNetworks, discriminator_losses, generator_losses
 from .model import build_models
@@ -117,6 +121,8 @@ class Trainer:
         self.stopped_by: str | None = None  # "SIGINT" / "SIGTERM" when a signal ended fit() early
         self._lock = RunLock(self.out_dir)  # taken by fit() and save(): one writer per run folder
         self._truncate_log_at: int | None = None
+        self.loss_guard: LossGuard | None = LossGuard()  # fit() stops when a loss explodes (None: never)
+        self.diverged: TrainingDiverged | None = None  # set when it did: save() then refuses these weights
 
         if resume:
             self._resume(resume)
@@ -255,6 +261,10 @@ class Trainer:
                 for batch in self.loader:
                     logs = self.train_step(batch)
                     self.step += 1
+                    problem = self.loss_guard.check(logs) if self.loss_guard is not None else None
+                    if problem is not None:  # before any save: this step's weights are never written
+                        self.diverged = diverged(self.step, problem, self.cfg.lr, self._last_checkpoint())
+                        raise self.diverged
                     self.batch_in_epoch += 1
                     bar.update(1)
                     self._record(logs, bar)
@@ -378,8 +388,22 @@ class Trainer:
             print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, "
                   f"batch {self.batch_in_epoch})", file=sys.stderr)
 
+    def _last_checkpoint(self) -> Path | None:
+        last = self.out_dir / ckpt.LAST_NAME
+        return last if self._last_saved_step >= 0 and last.is_file() else None
+
     def save(self) -> Path | None:
-        """Write `step_<step>.pt` and `last.pt` (rank 0), prune old ones; all ranks wait for it."""
+        """Write `step_<step>.pt` and `last.pt` (rank 0), prune old ones; all ranks wait for it.
+
+        TrainingDiverged (nothing written) after fit() stopped on a diverged loss or when a network holds
+        NaN or infinite weights.
+        """
+        if self.diverged is not None:
+            raise self.diverged
+        bad = non_finite_weights(self._stateful()[0])  # every rank: their weights are the same
+        if bad:
+            raise diverged(self.step, f"{', '.join(bad)} hold NaN or infinite weights", self.cfg.lr,
+                           self._last_checkpoint())
         path = None
         barrier()
         if self.is_main:

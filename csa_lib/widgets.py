@@ -233,7 +233,7 @@ class InpaintApp(W.VBox):
         self.auto_checkbox = W.Checkbox(value=False, description="auto", indent=False,
                                         tooltip="inpaint after each stroke", layout=W.Layout(width="auto"))
         self.use_result_button = W.Button(description="Use result as input", tooltip="keep painting over the result")
-        self.save_button = W.Button(description="Save", tooltip="write result and mask PNGs")
+        self.save_button = W.Button(description="Save", tooltip="write the result, mask and input PNGs")
         self.status = W.HTML()
         self.result_view = W.Image(format="png", layout=W.Layout(display="none"))
         self.result_box = W.VBox([W.HTML("<b>Result</b>"), self.result_view])
@@ -334,8 +334,9 @@ class InpaintApp(W.VBox):
         self.painter.image.save(paths["input"])
         Image.fromarray(self.result_mask.astype(np.uint8) * 255, mode="L").save(paths["mask"])
         self.result.save(paths["result"])
-        self._say(f"Saved <code>{html.escape(str(paths['result']))}</code> and "
-                  f"<code>{html.escape(paths['mask'].name)}</code>.")
+        self._say(f"Saved <code>{html.escape(str(paths['result']))}</code>, "
+                  f"<code>{html.escape(paths['mask'].name)}</code> and "
+                  f"<code>{html.escape(paths['input'].name)}</code> (result, mask with 255 = hole, input).")
         return paths
 
     def load_image_bytes(self, data: bytes, name: str = "upload") -> bool:

@@ -4,7 +4,7 @@
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 RUN=${RUN:-runs/demo}
-# 128 px, ngf 16 (8.3 M generator parameters, 13 MB in fp16).
+# 128 px, ngf 16 (6.5 M generator parameters, 13 MB in fp16).
 # No ImageNet VGG16 weights can be fetched offline, so the VGG terms are off (--no-use-vgg).
 COMMON=(--image-size 128 --ngf 16 --ndf 16 --batch-size 8 --no-use-vgg --vgg-weights none
         --save-every 250 --sample-every 1000 --log-every 25 --num-workers 1)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import pytest
 from PIL import Image
 
 from csa_lib import checkpoint as ckpt
+from csa_lib.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGE = ROOT / "data" / "samples" / "images" / "coffee.png"
@@ -231,3 +233,78 @@ def test_readme_fine_tune_line_matches_ndf_to_ngf():
     tune = next(args for args in _readme_commands() if "--init-generator" in args)
     assert tune[tune.index("--ngf") + 1] == tune[tune.index("--ndf") + 1]
     assert "--max-steps" in (ROOT / "README.md").read_text()
+
+
+def _lines(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.strip()]
+
+
+def test_a_photo_as_mask_warns_in_one_plain_line(tmp_path):
+    photo, out = tmp_path / "photo.jpg", tmp_path / "out.png"
+    Image.open(SAMPLE_IMAGE).convert("RGB").save(photo, quality=90)
+    done = _run(tmp_path, "csa_lib.inpaint", photo, photo, "-o", out)
+    assert done.returncode == 0 and out.is_file(), done.stderr[-3000:]
+    lines = _lines(done)
+    assert len(lines) == 1 and lines[0].startswith("csa-inpaint: warning: the mask looks like a photo"), lines
+    assert ">= 128 in an 8-bit mask" in lines[0]
+    assert "UserWarning" not in done.stderr and ".py" not in done.stderr  # no category, no file path
+
+
+def test_an_empty_mask_gives_the_photo_back_with_a_warning(tmp_path):
+    black, out = tmp_path / "black.png", tmp_path / "out.png"
+    Image.new("L", Image.open(SAMPLE_IMAGE).size, 0).save(black)
+    done = _run(tmp_path, "csa_lib.inpaint", SAMPLE_IMAGE, black, "-o", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _lines(done) == ["csa-inpaint: warning: the mask has no hole, so the photo is returned unchanged: no "
+                            "pixel is at least half intensity (>= 128 in an 8-bit mask); paint the hole white "
+                            "(255) on black"]
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(SAMPLE_IMAGE).convert("RGB")))
+
+
+def test_inpaint_help_states_the_mask_rule(tmp_path):
+    done = _run(tmp_path, "csa_lib.inpaint", "--help")
+    text = " ".join(done.stdout.split())
+    assert done.returncode == 0 and "nonzero" not in text
+    assert "at least half intensity, >= 128 in an 8-bit mask" in text
+    assert "mask the mask, same size as the photo: hole where it is at least half intensity, >= 128 in 8-bit" in text
+
+
+def test_run_cli_formats_warnings_as_one_line_and_keeps_them_real():
+    """Inside run_cli a shown warning is one line; it is still a warning (recorded here), and the format comes back."""
+    seen = []
+
+    def body() -> int:
+        seen.append(warnings.formatwarning("first part\n  second part", UserWarning, "/x/y.py", 3))
+        warnings.warn("first part", UserWarning)
+        return 0
+
+    default_format = warnings.formatwarning
+    with pytest.warns(UserWarning, match="first part"):
+        assert run_cli("prog", False, body) == 0
+    assert seen == ["prog: warning: first part second part\n"] and warnings.formatwarning is default_format
+    with pytest.warns(UserWarning):  # --debug: Python's own format, with the file and the category
+        run_cli("prog", True, body)
+    assert "/x/y.py:3: UserWarning: first part" in seen[1]
+
+
+def test_training_with_a_huge_lr_stops_with_one_line_naming_it(tmp_path):
+    run = tmp_path / "run"
+    done = _run(tmp_path, "csa_lib.train", "--smoke", "--data-root", "synthetic", "--device", "cpu", "--lr", "1e4",
+                "--max-steps", "300", "--checkpoints-dir", run)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in _lines(done) if not line.startswith("csa-train: warning: ")]
+    assert len(errors) == 1 and "UserWarning" not in done.stderr, _lines(done)  # the random-VGG warning: one line
+    found = re.match(r"csa-train: error: training diverged at step (\d+): (g_total|d_total) ", errors[0])
+    assert found and int(found.group(1)) <= 300, errors[0]
+    assert "lower --lr (Config.lr, now 10000)" in errors[0] and "no checkpoint was written" in errors[0]
+    assert not list(run.glob("*.pt"))  # nothing with exploded weights was saved
+
+
+def test_every_jupyter_command_in_the_docs_starts_as_root_too():
+    """`jupyter lab` refuses to start as root without --allow-root (class containers often run as root)."""
+    texts = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    commands = [(path.name, found.group(0)) for path in texts
+                for found in re.finditer(r"jupyter\s+(?:lab|notebook)\b[^`\n]*(?:\n[^`\n]*)?(?=`)", path.read_text())]
+    assert any(name == "README.md" for name, _ in commands), commands
+    missing = [(name, command) for name, command in commands if "--allow-root" not in command]
+    assert not missing, missing

@@ -9,11 +9,12 @@ import io
 import struct
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from csa_lib import data, evaluate, imageio, masks, widgets
 from csa_lib.config import Config
@@ -83,7 +84,8 @@ def test_16_bit_png_is_scaled_not_white(model, tmp_path):
     Image.fromarray(grey8.astype(np.uint16) * 257).save(tmp_path / "deep.png")  # mode I;16
     assert Image.open(tmp_path / "deep.png").mode == "I;16"
     expected = np.repeat(grey8[..., None], 3, axis=2)
-    assert np.array_equal(np.asarray(inpaint(model, tmp_path / "deep.png", np.zeros((30, 40)))), expected)
+    with pytest.warns(UserWarning, match="no hole"):  # an empty mask: the photo as it was read
+        assert np.array_equal(np.asarray(inpaint(model, tmp_path / "deep.png", np.zeros((30, 40)))), expected)
     assert np.array_equal(np.asarray(widgets.load_image(tmp_path / "deep.png")), expected)
     assert np.array_equal(imageio.read_image(grey8.astype(np.uint16) * 257), expected)  # uint16 array
     folder = data.ImageFolder(tmp_path, 30, train=False, files=[tmp_path / "deep.png"])
@@ -275,3 +277,82 @@ def test_bytes_and_files_read_alike(tmp_path):
     assert np.array_equal(imageio.read_image(buffer.getvalue()), imageio.read_image(tmp_path / "p.png"))
     with pytest.raises(ValueError, match="cannot read image data"):
         imageio.read_image(b"not an image")
+
+
+# --- masks that are photos, antialiased, JPEG, empty -----------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def jpeg_bytes(pixels: np.ndarray, quality: int = 75) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def antialiased_strokes(size: int = 256, width: int = 6, seed: int = 0) -> np.ndarray:
+    """(size, size) uint8: five brush strokes drawn at 4x and scaled down (LANCZOS), as a paint program smooths them."""
+    rng = np.random.default_rng(seed)
+    big = Image.new("L", (4 * size, 4 * size), 0)
+    draw = ImageDraw.Draw(big)
+    for _ in range(5):
+        draw.line([tuple(rng.uniform(0, 4 * size, 2)) for _ in range(4)], fill=255, width=4 * width, joint="curve")
+    return np.asarray(big.resize((size, size), Image.LANCZOS))
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee", "grace_hopper"])
+def test_a_sample_photo_looks_like_a_photo(name):
+    photo = SAMPLES / "images" / f"{name}.png"
+    plane = imageio.mask_plane(photo)
+    assert imageio.grey_share(plane) > 0.45 and imageio.looks_like_photo(plane)
+    assert imageio.looks_like_photo(imageio.mask_plane(jpeg_bytes(imageio.read_image(photo))))  # as a JPEG too
+    floats = np.asarray(plane, dtype=np.float32) / 255  # and as a float array in [0, 1]
+    assert imageio.looks_like_photo(imageio.mask_plane(floats))
+
+
+@pytest.mark.parametrize("name", ["center", "irregular_1", "irregular_2", "irregular_3"])
+def test_sample_masks_saved_as_jpeg_75_are_near_binary(name):
+    mask = np.asarray(Image.open(SAMPLES / "masks" / f"{name}.png").convert("L"))
+    plane = imageio.mask_plane(jpeg_bytes(mask, 75))
+    assert len(np.unique(np.asarray(plane))) > imageio.PHOTO_LEVELS  # JPEG really made many levels ...
+    assert imageio.grey_share(plane) < 0.02 and not imageio.looks_like_photo(plane)  # ... few of them grey
+
+
+@pytest.mark.parametrize("width", [3, 6, 12, 30])
+def test_antialiased_strokes_are_near_binary(width):
+    strokes = antialiased_strokes(width=width)
+    plane = imageio.mask_plane(strokes)
+    assert len(np.unique(strokes)) > 100 and imageio.grey_share(plane) > 0.01  # really antialiased
+    assert imageio.grey_share(plane) < 0.06 and not imageio.looks_like_photo(plane)
+    assert not imageio.looks_like_photo(imageio.mask_plane(jpeg_bytes(strokes, 75)))
+    feathered = Image.fromarray(strokes).filter(ImageFilter.GaussianBlur(2))  # even a 2-px feather
+    assert not imageio.looks_like_photo(imageio.mask_plane(feathered))
+
+
+def test_masks_of_a_few_grey_levels_are_drawn_not_photos():
+    two = np.zeros((40, 40), np.uint8)
+    two[:, :20] = 200  # 0 / 200: half of it grey, but two levels
+    three = np.repeat(np.array([[100, 127, 128]], np.uint8), 10, axis=1).repeat(30, axis=0)
+    for mask in (two, three, two.astype(np.float32) / 255):
+        plane = imageio.mask_plane(mask)
+        assert imageio.grey_share(plane) > imageio.PHOTO_GREY_SHARE and not imageio.looks_like_photo(plane)
+
+
+def test_a_photo_as_mask_warns_naming_the_rule(model, tmp_path):
+    photo = np.asarray(Image.open(SAMPLES / "images" / "coffee.png").convert("RGB").resize((64, 64)))
+    (tmp_path / "photo.jpg").write_bytes(jpeg_bytes(photo, 90))
+    with pytest.warns(UserWarning, match=r"the mask looks like a photo.*>= 128 in an 8-bit mask") as caught:
+        inpaint(model, tmp_path / "photo.jpg", tmp_path / "photo.jpg")
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    with warnings.catch_warnings():  # a JPEG mask and an antialiased one: no warning
+        warnings.simplefilter("error")
+        inpaint(model, photo, jpeg_bytes(box(64, 64), 75))
+        inpaint(model, photo, antialiased_strokes(size=64, width=3))
+
+
+def test_an_empty_mask_returns_the_photo_with_a_warning(model):
+    image = gradient(30, 40)
+    for empty in (np.zeros((30, 40), np.uint8), np.full((30, 40), 127, np.uint8), np.zeros((30, 40), bool)):
+        with pytest.warns(UserWarning, match="the mask has no hole, so the photo is returned unchanged") as caught:
+            out = inpaint(model, image, empty)
+        assert np.array_equal(np.asarray(out), image) and caught[0].filename == __file__

@@ -63,9 +63,10 @@ def test_input_forms_give_the_same_result(model_file, tmp_path):
     assert gray.mode == "RGB" and np.array_equal(np.asarray(gray)[mask == 0][:, 1], image[mask == 0][:, 0])
 
 
-def test_empty_mask_returns_the_image(model_file):
+def test_empty_mask_returns_the_image_with_a_warning(model_file):
     image = photo(33, 45)
-    out = inpaint(load_model(model_file, device="cpu"), image, np.zeros((33, 45)))
+    with pytest.warns(UserWarning, match="the mask has no hole, so the photo is returned unchanged"):
+        out = inpaint(load_model(model_file, device="cpu"), image, np.zeros((33, 45)))
     assert np.array_equal(np.asarray(out), image)
 
 

@@ -1,6 +1,9 @@
 """Generator and discriminator shapes, inputs as the original builds them, and parameter counts."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -9,6 +12,8 @@ from csa_lib.csa_layer import coherent_semantic_attention
 from csa_lib.model import (HOLE_FILL, CoarseNet, CSAGenerator, DilatedDown, FeatureDiscriminator, PatchDiscriminator,
                            RefineNet, build_models, init_weights)
 from conftest import centre_mask
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -155,3 +160,33 @@ def test_dilated_down_equals_the_dilated_conv(shape):
     grads_slow = torch.autograd.grad(y_slow, (x, slow.weight, slow.bias), g)
     for a, b in zip(grads_fast, grads_slow):
         assert torch.allclose(a, b, atol=1e-12)
+
+
+def _count(*modules: torch.nn.Module) -> int:
+    return sum(n_params(m) for m in modules)
+
+
+def test_parameter_counts_stated_in_the_docs_are_the_models():
+    """Every parameter count the README, the spec and the demo script state, against the model itself."""
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        demo = CSAGenerator(ngf=16, image_size=128)
+        full = CSAGenerator(ngf=64, image_size=256)
+        discs = {ndf: (PatchDiscriminator(ndf), FeatureDiscriminator(ndf)) for ndf in (16, 64)}
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    spec = " ".join((ROOT / "docs" / "csa_spec.md").read_text().split())
+    script = (ROOT / "scripts" / "train_demo_model.sh").read_text()
+
+    def stated(pattern: str, text: str) -> str:
+        found = re.search(pattern, text)
+        assert found, f"no match for {pattern!r}"
+        return found.group(1)
+
+    assert stated(r"`--ngf 16 --ndf 16` \((\d+\.\d) M parameters\)", readme) == f"{_count(demo, *discs[16]) / 1e6:.1f}"
+    assert stated(r"default `--ndf 64` \((\d+\.\d) M", readme) == f"{_count(demo, *discs[64]) / 1e6:.1f}"
+    assert stated(r"at full width \((\d+) M\)", readme) == f"{round(_count(full, *discs[64]) / 1e6)}"
+    assert stated(r"ngf 16 \((\d+\.\d) M generator parameters", script) == f"{_count(demo) / 1e6:.1f}"
+    ngf64 = [full.refine_net, full.coarse_net, *discs[64]]
+    assert stated(r"parameter counts ([\d,]+ / [\d,]+ / [\d,]+ / [\d,]+) at ngf 64", readme) == \
+        " / ".join(f"{n_params(m):,}" for m in ngf64)
+    assert stated(r"Parameter count at ngf = 64: (\d[\d,]*\d)", spec) == f"{n_params(full.coarse_net):,}"
+    assert stated(r"(\d[\d,]*\d) parameters at ngf = 64", spec) == f"{n_params(full.refine_net):,}"

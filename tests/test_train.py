@@ -17,6 +17,7 @@ from csa_lib import checkpoint as ckpt
 from csa_lib import runlock
 from csa_lib.config import Config
 from csa_lib.data import InpaintingDataset, SyntheticImages
+from csa_lib.divergence import TrainingDiverged
 from csa_lib.masks import MaskSource
 from csa_lib.train import Trainer, lr_factor
 from csa_lib.train_cli import build_parser, config_flag, config_from_args
@@ -479,3 +480,56 @@ def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch
     assert main(["--resume", "--checkpoints-dir", str(tmp_path / "empty")]) == 2
     assert "empty holds no checkpoint" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == []  # no fresh run started there
+
+
+# --------------------------------------------------------------------------------------------
+# a diverging run stops with one line and keeps its last good checkpoint
+# --------------------------------------------------------------------------------------------
+def test_a_huge_learning_rate_stops_training_naming_the_lr(tmp_path):
+    cfg = Config.smoke(data_root="synthetic", checkpoints_dir=str(tmp_path / "run"), lr=1e4, max_steps=300,
+                       sample_every=0)
+    trainer = Trainer(cfg, device="cpu")
+    with pytest.raises(TrainingDiverged, match=r"^training diverged at step \d+: .*; lower --lr \(Config.lr, "
+                                               r"now 10000\); no checkpoint was written$"):
+        trainer.fit()
+    assert trainer.step <= 300 and not list((tmp_path / "run").glob("*.pt"))
+    with pytest.raises(TrainingDiverged, match="training diverged at step"):  # nor by hand, though still finite
+        trainer.save()
+    assert not list((tmp_path / "run").glob("*.pt"))
+    trainer.close()
+
+
+def test_a_diverged_step_keeps_the_last_good_checkpoint(tmp_path):
+    """Step 2 is saved; its weights are then poisoned, step 3's losses are NaN: nothing past step 2 is written."""
+    run = tmp_path / "run"
+
+    def poison_after_the_save(trainer: Trainer, logs: dict[str, float]) -> None:
+        if trainer.step == 2:
+            with torch.no_grad():
+                next(trainer.generator.refine_net.parameters()).fill_(float("nan"))
+
+    cfg = Config.smoke(data_root="synthetic", checkpoints_dir=str(run), max_steps=6, sample_every=0, save_every=2)
+    trainer = Trainer(cfg, [poison_after_the_save], device="cpu")
+    saved = (run / "last.pt")
+    with pytest.raises(TrainingDiverged, match=rf"at step 3: \w+ is nan \(non-finite loss\); lower --lr "
+                                               rf"\(Config.lr, now 0.0002\); the last good checkpoint "
+                                               rf"{re.escape(str(saved))} is kept"):
+        trainer.fit()
+    trainer.close()
+    good = saved.read_bytes()
+    state = ckpt.load_checkpoint(saved)
+    assert state["step"] == 2 and sorted(p.name for p in run.glob("*.pt")) == ["last.pt", "step_00000002.pt"]
+    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+    trainer.diverged = None  # even when the trainer is told to forget it, NaN weights are never saved
+    with pytest.raises(TrainingDiverged, match="at step 3: generator, .*hold NaN or infinite weights"):
+        trainer.save()
+    assert saved.read_bytes() == good
+
+
+def test_a_normal_run_never_trips_the_guard(tiny_cfg):
+    """The guard sees every step of an ordinary run (noisy GAN terms included) and lets it finish."""
+    cfg = tiny_cfg.replace(max_steps=12, sample_every=0, save_every=0)
+    trainer = Trainer(cfg, device="cpu")
+    trainer.fit()
+    trainer.close()
+    assert trainer.step == 12 and trainer.loss_guard is not None and len(trainer.loss_guard.recent["g_total"]) == 12

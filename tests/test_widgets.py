@@ -224,6 +224,7 @@ def test_save_writes_result_and_mask(tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.asarray(Image.open(paths["mask"])) == 255, app.mask)
     np.testing.assert_array_equal(np.asarray(Image.open(paths["result"])), np.asarray(app.result))
     assert str(paths["result"]) in app.status.value
+    assert paths["mask"].name in app.status.value and paths["input"].name in app.status.value  # all three named
     second = app.save()
     assert second["result"] != paths["result"] and len(list((tmp_path / "outputs").glob("*.png"))) == 6
 
