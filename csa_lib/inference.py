@@ -127,8 +127,9 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     a grey photo gets a grey fill; a hole over 75 % of the photo warns (an inverted mask?), and so does
     a mask that looks like a photo (`imageio.looks_like_photo`: over 30 % of it grey, far from black
     and white). Runs on the model's
-    device (CPU or CUDA). `blend`: "poisson" (default) blends the fill in without a seam, keeping no
-    more of its detail than the surroundings have; "poisson_full" blends all of it in; "none" pastes
+    device (CPU or CUDA). `blend`: "poisson" (default) blends the fill in without a seam and without
+    the smooth colour shift of the fill from its own border (`blend.fill_offset`), keeping no more of
+    its detail than the surroundings have; "poisson_full" blends all of it in; "none" pastes
     the raw output.
     """
     if blend not in BLENDS:
