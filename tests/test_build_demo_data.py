@@ -422,7 +422,10 @@ def test_round8_recipe_keeps_its_manifest_and_passes_the_group_split():
     assert bdd.manifest_params(*args, "group", 50)["plain"] == 50
     recipe = (ROOT / "scripts" / "train_demo_model.sh").read_text()
     builds = [line for line in recipe.replace("\\\n", " ").splitlines() if "build_demo_data.py" in line]
-    assert len(builds) == 2 and all("--split group --plain 0" in line for line in builds)
+    old_builds = [line for line in builds if "--out data/training " in line or "--out data/training_first " in line]
+    assert len(old_builds) == 2 and all("--split group --plain 0" in line for line in old_builds)
+    new_builds = [line for line in builds if line not in old_builds]  # round 9's corpus: whole-source split
+    assert len(new_builds) == 1 and "--out data/training_v2" in new_builds[0] and "--split group" not in new_builds[0]
 
 
 def _plain_photo(w=480, h=360, seed=0, shade=(90, 120, 150)) -> Image.Image:
