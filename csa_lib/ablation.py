@@ -79,24 +79,29 @@ def _uint8(image: Tensor) -> np.ndarray:
 
 
 def ablation_rows(image: Tensor, mask: Tensor, fills: Mapping[str, Tensor], names: Sequence[str]) -> list[dict]:
-    """One row per photo and mode: {"photo", "mode", "psnr_hole" (dB), "l1_hole" ([0,1] scale)} over the hole."""
+    """One row per photo and mode over the hole: {"photo", "mode", "psnr_hole" (dB), "l1_hole" ([0,1] scale),
+    "change" (mean |fill - trained fill|, [0,1] scale; present when `fills` has "trained")}."""
     if len(names) != image.shape[0]:
         raise ValueError(f"got {len(names)} names for {image.shape[0]} photos")
     rows = []
     for i, name in enumerate(names):
         truth, hole = _uint8(image[i]), mask[i, 0].cpu().numpy() > 0.5  # (H,W,3), (H,W)
+        trained = _uint8(fills["trained"][i]) if "trained" in fills else None
         for mode, fill in fills.items():
             result = _uint8(fill[i])
-            rows.append({"photo": name, "mode": mode, "psnr_hole": metrics.psnr(result, truth, hole, "hole"),
-                         "l1_hole": metrics.l1(result, truth, hole, "hole")})
+            row = {"photo": name, "mode": mode, "psnr_hole": metrics.psnr(result, truth, hole, "hole"),
+                   "l1_hole": metrics.l1(result, truth, hole, "hole")}
+            if trained is not None:
+                row["change"] = metrics.l1(result, trained, hole, "hole")
+            rows.append(row)
     return rows
 
 
 def mean_by_mode(rows: Sequence[Mapping]) -> dict[str, dict[str, float]]:
-    """{mode: {"psnr_hole": mean, "l1_hole": mean}} over the photos of `ablation_rows`."""
+    """{mode: {key: mean over the photos}} for every numeric key of `ablation_rows` (psnr_hole, l1_hole, change)."""
     modes = dict.fromkeys(row["mode"] for row in rows)
-    return {mode: {key: float(np.mean([r[key] for r in rows if r["mode"] == mode])) for key in ("psnr_hole", "l1_hole")}
-            for mode in modes}
+    keys = [k for k in rows[0] if k not in ("photo", "mode")] if rows else []
+    return {mode: {key: float(np.mean([r[key] for r in rows if r["mode"] == mode])) for key in keys} for mode in modes}
 
 
 def plot_ablation(image: Tensor, mask: Tensor, fills: Mapping[str, Tensor], rows: Sequence[Mapping],

@@ -73,8 +73,11 @@ def test_metrics_by_hand_and_bad_input(model_and_batch):
     hole_err = 255 - 128
     assert rows[0]["psnr_hole"] == pytest.approx(10 * np.log10(255 ** 2 / hole_err ** 2))
     assert rows[0]["l1_hole"] == pytest.approx(hole_err / 255)
+    assert rows[0]["change"] == 0.0  # the trained fill against itself
     means = ablation.mean_by_mode(rows + [{**rows[0], "psnr_hole": 0.0, "photo": "x"}])
     assert means["trained"]["psnr_hole"] == pytest.approx(rows[0]["psnr_hole"] / 2)
+    two = ablation.ablation_rows(truth, mask[:1], {"trained": fill, "off": truth}, ["grey"])
+    assert two[1]["change"] == pytest.approx(hole_err / 255)  # off = grey, trained = white: 127 apart
     with pytest.raises(ValueError, match="mode must be one of"):
         with ablation.csa_matches(model, "shuffled"):
             pass

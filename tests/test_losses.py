@@ -260,3 +260,23 @@ def test_generator_l1_terms_follow_the_hole_weight(models):
         expected = reconstruction_loss(pred, image, hole, 6.0).item()
         assert weighted[name].item() == pytest.approx(expected, rel=1e-6)
         assert expected > reconstruction_loss(pred, image).item()
+
+
+def test_objective_terms_are_the_weights_generator_losses_uses(models):
+    """`objective_terms` (the walkthrough's table) sums to generator_losses' total, and reads the paper's ratios."""
+    from csa_lib.losses import objective_terms
+
+    cfg, generator, patch_disc, feature_disc, vgg, image, out = models
+    cfg = cfg.replace(lambda_l1=2.0, lambda_adv=3.0, lambda_consistency=5.0)  # distinct, so a swap shows
+    terms = generator_losses(batch(image), out, LossNetworks(patch_disc, feature_disc, vgg), cfg)
+    rows = objective_terms(cfg)
+    assert [r["term"] for r in rows] == list(GENERATOR_TERMS)
+    total = sum(r["weight"] * terms[r["term"]].item() for r in rows)
+    assert total == pytest.approx(terms["total"].item(), rel=1e-5)
+    default = {r["term"]: r for r in objective_terms(Config())}
+    assert [default[t]["weight"] for t in ("l1_refined", "adv_image", "consistency_csa")] == [100.0, 0.2, 1.0]
+    assert [default[t]["paper_weight"] for t in ("l1_refined", "adv_image", "consistency_csa")] == \
+        pytest.approx([1.0, 0.002, 0.01])  # the paper's 1 : 0.002 : 0.01
+    no_vgg = {r["term"]: r["active"] for r in objective_terms(Config(use_vgg=False))}
+    assert no_vgg == {"l1_coarse": True, "l1_refined": True, "adv_image": True, "adv_feature": False,
+                      "consistency_csa": False, "consistency_decoder": False}
