@@ -135,8 +135,8 @@ def objective_terms(cfg: "Config") -> list[dict]:
     with "term" (its key), "paper" (the paper's symbol), "compares", "weight" (the code's λ), "paper_weight"
     (λ / PAPER_SCALE, the paper's way of writing it) and "active" (False: reported as 0, e.g. without VGG)."""
     rows = [
-        ("l1_coarse", "L_rec, coarse", "coarse output vs truth, mean |.| over the whole image", cfg.lambda_l1, True),
-        ("l1_refined", "L_rec, refined", "refined output vs truth, mean |.| over the whole image", cfg.lambda_l1, True),
+        ("l1_coarse", "L_rec, coarse", "coarse output vs truth: mean absolute error, whole image", cfg.lambda_l1, True),
+        ("l1_refined", "L_rec, refined", "refined output vs truth: mean absolute error, whole image", cfg.lambda_l1, True),
         ("adv_image", "L_adv, image patch D", "RaLSGAN: the refined image against real photos", cfg.lambda_adv, True),
         ("adv_feature", "L_adv, feature patch D", "RaLSGAN: VGG16 pool3 of the refined image against real",
          cfg.lambda_adv, cfg.use_vgg),

@@ -96,3 +96,15 @@ def test_plot_shows_every_mode(model_and_batch):
     titles = [ax.get_title() for ax in fig.axes]
     assert len(titles) == 2 * 5 and sum(t.startswith("random\n") for t in titles) == 2
     assert f"{rows[0]['psnr_hole']:.2f} dB" in titles[1]
+
+
+def test_describe_ablation_reads_the_numbers():
+    means = {"trained": {"psnr_hole": 20.0, "l1_hole": 0.1, "change": 0.0},
+             "off": {"psnr_hole": 19.5, "l1_hole": 0.11, "change": 0.002},
+             "random": {"psnr_hole": 18.0, "l1_hole": 0.12, "change": 0.004}}
+    text = ablation.describe_ablation(means)
+    assert "-0.50 dB" in text and "-2.00 dB" in text and "0.0040" in text and "leans little" in text
+    means["random"]["change"] = 0.05
+    assert "visibly shapes" in ablation.describe_ablation(means)
+    with pytest.raises(ValueError, match="trained"):
+        ablation.describe_ablation({"off": means["off"]})
