@@ -211,8 +211,8 @@ def plot_blend_weights(attention: CSAAttention, sample: int = 0, percentile: flo
         clipped = int((np.abs(masked.compressed() - centre) > (hi - centre) * (1 + 1e-6)).sum())
         im = ax.imshow(masked, cmap=cmap, norm=Normalize(lo, hi), interpolation="nearest")
         fig.colorbar(im, ax=ax, shrink=0.8, extend="both")
-        ax.set_title(f"{name}: {label}\nhole mean {float(masked.mean()):.3f}; grey = known; "
-                     f"cells beyond the scale: {clipped}", fontsize=9)
+        ax.set_title(f"{name}: {label}\nhole mean {float(masked.mean()):.3f}, grey = known, clipped: {clipped}",
+                     fontsize=9)
         hide_ticks(ax)
     return fig
 

@@ -255,4 +255,4 @@ def test_blend_weight_scale_survives_an_outlier(toy):
         others = np.sort(others)[:-1]  # every cell but the outlier
         assert norm.vmax - centre < 5  # the outlier (|w - centre| = 19.5) is clipped, not the scale's end
         assert norm.vmax - centre >= np.percentile(others, 90)  # the other cells still spread over the scale
-        assert ax.get_title().endswith("cells beyond the scale: 1")
+        assert ax.get_title().endswith("clipped: 1")
