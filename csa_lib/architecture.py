@@ -164,7 +164,8 @@ def plot_architecture(stages: Mapping[str, Sequence[LayerInfo]], image_size: int
                             arrowprops={"arrowstyle": "->", "color": _COLOURS["CSA"]})
         ax.set_xlim(-0.5, widest)
         ax.set_ylim(-0.45, 1.3)
-        ax.set_title(f"{stage}  (reads {reads[stage]})", fontsize=9, loc="left")
+        skips = "; skip connections join the bars of the same size" if stage.endswith("net") else ""
+        ax.set_title(f"{stage}  (reads {reads[stage]}{skips})", fontsize=9, loc="left")
         ax.axis("off")
     handles = [Rectangle((0, 0), 1, 1, facecolor=c) for c in _COLOURS.values()]
     fig.legend(handles, ["conv, same size", "down (stride 2)", "up (x2)", "CSA layer", "max-pool"], loc="outside lower center",

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from matplotlib.patches import Rectangle
 
 from csa_lib import architecture
+from csa_lib.masks import center_mask
 from csa_lib.model import CSAGenerator
 
 
@@ -35,10 +37,6 @@ def test_stages_and_sizes_by_hand(stages_64):
 
 def test_trace_matches_a_real_forward():
     """The meta-device trace gives the shapes a real generator produces on real tensors."""
-    import torch
-
-    from csa_lib.masks import center_mask
-
     model = CSAGenerator(ngf=4, image_size=64).eval()
     stages = architecture.trace_architecture(ngf=4, ndf=4, image_size=64)
     real = architecture.trace_module(model, "generator", torch.rand(1, 3, 64, 64) * 2 - 1, center_mask(64)[None])

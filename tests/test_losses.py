@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from csa_lib.config import Config
-from csa_lib.losses import (GENERATOR_TERMS, LossNetworks, consistency_loss, discriminator_losses,
-                            generator_losses, match_channels, ralsgan_d_loss, ralsgan_g_loss, reconstruction_loss)
+from csa_lib.losses import (GENERATOR_TERMS, LossNetworks, consistency_loss, discriminator_losses, generator_losses,
+                            match_channels, objective_terms, ralsgan_d_loss, ralsgan_g_loss, reconstruction_loss)
 from conftest import centre_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:VGG16Features\\(weights=None\\)")
@@ -264,8 +264,6 @@ def test_generator_l1_terms_follow_the_hole_weight(models):
 
 def test_objective_terms_are_the_weights_generator_losses_uses(models):
     """`objective_terms` (the walkthrough's table) sums to generator_losses' total, and reads the paper's ratios."""
-    from csa_lib.losses import objective_terms
-
     cfg, generator, patch_disc, feature_disc, vgg, image, out = models
     cfg = cfg.replace(lambda_l1=2.0, lambda_adv=3.0, lambda_consistency=5.0)  # distinct, so a swap shows
     terms = generator_losses(batch(image), out, LossNetworks(patch_disc, feature_disc, vgg), cfg)

@@ -146,8 +146,7 @@ def test_saved_sample_strips_name_their_columns(tmp_path):
 
 
 def test_robust_limits_by_hand():
-    from csa_lib.viz import robust_limits
-
+    robust_limits = viz.robust_limits
     values = np.array([0.0, 0.1, -0.2, 0.3, 20.5] + [0.05] * 95)  # 100 values, one outlier
     lo, hi = robust_limits(values, centre=0.0, percentile=98)
     deviations = np.sort(np.abs(values))  # the 98th percentile, lower neighbour, by hand:
