@@ -8,11 +8,14 @@ end (headless Debian chromium, Playwright, the JupyterLab server of `test_browse
 2. after "Run All" (the Run menu): the same;
 3. after a click on the summary: the answer's text is on the screen.
 
-Console errors: none in JupyterLab. Notebook 7 (7.6.5) logs two page errors on every notebook, a blank
-one included ("Cannot read properties of undefined (reading 'schema')" from its keyboard-shortcut
-plugin, when the completer's transformed settings load; "Command 'filebrowser:open-path' not
-registered"); the test records what a blank notebook logs on the same server and asserts that the
-walkthrough and the widget notebook (draw_mask's `InpaintApp`) add nothing to it.
+Console errors: none in JupyterLab. Notebook 7 (7.6.5, with JupyterLab 4.6.6) logs two page errors on
+every notebook, a blank one included, whatever widgets are installed: "Cannot read properties of
+undefined (reading 'schema')", from its keyboard-shortcut plugin, whose settings-changed handler reads
+its own settings (`@jupyterlab/shortcuts-extension:shortcuts`) before they are loaded when the
+completer's settings (schemas transformed at run time, loaded after the app is restored) arrive with
+new shortcuts; and "Command 'filebrowser:open-path' not registered". Both are in Notebook 7's own
+bundle, not in this project's widget. The test records what a blank notebook logs on the same server
+and asserts that the walkthrough and the widget notebook (draw_mask's `InpaintApp`) add nothing to it.
 """
 from __future__ import annotations
 
