@@ -27,7 +27,7 @@ from .csa_layer import CSAAttention
 from .data import SyntheticImages
 from .imageio import read_image
 from .utils import from_pil
-from .viz import NotebookFigure, hide_ticks, to_chw, to_hwc
+from .viz import NotebookFigure, hide_ticks, robust_limits, to_chw, to_hwc
 
 __all__ = [
     "AttentionExplorer", "attention_explorer", "best_match", "blend_summary", "cell_box", "demo_image",
@@ -195,21 +195,24 @@ def plot_score_map(attention: CSAAttention, sample: int, row: int, col: int,
     return fig
 
 
-def plot_blend_weights(attention: CSAAttention, sample: int = 0) -> Figure:
-    """Maps of weight_prev (share taken from the previous hole cell) and weight_match (from the best match)."""
+def plot_blend_weights(attention: CSAAttention, sample: int = 0, percentile: float = 98.0) -> Figure:
+    """Maps of weight_prev (share from the previous hole cell, centred on 0) and weight_match (from the best
+    match, centred on 1), on a robust scale (`viz.robust_limits`): outliers are clipped, not allowed to flatten it."""
     _check_sample(attention, sample)
     hole = attention.hole[sample].cpu().numpy()  # (h,w)
     fig = NotebookFigure(figsize=(8.4, 3.9), layout="constrained")
     axes = fig.subplots(1, 2)
     cmap = _cmap("coolwarm", bad="lightgrey")
-    for ax, name, label in ((axes[0], "weight_prev", "from previous hole cell"),
-                            (axes[1], "weight_match", "from best match")):
+    for ax, name, label, centre in ((axes[0], "weight_prev", "from previous hole cell", 0.0),
+                                    (axes[1], "weight_match", "from best match", 1.0)):
         values = getattr(attention, name)[sample].float().cpu().numpy()  # (h,w)
         masked = np.ma.masked_where(~hole, values)
-        lo, hi = min(0.0, float(masked.min())), max(1.0, float(masked.max()))
+        lo, hi = robust_limits(masked.compressed(), centre, percentile)
+        clipped = int((np.abs(masked.compressed() - centre) > (hi - centre) * (1 + 1e-6)).sum())
         im = ax.imshow(masked, cmap=cmap, norm=Normalize(lo, hi), interpolation="nearest")
-        fig.colorbar(im, ax=ax, shrink=0.8)
-        ax.set_title(f"{name}: {label}\nhole mean {float(masked.mean()):.3f}; grey = known")
+        fig.colorbar(im, ax=ax, shrink=0.8, extend="both")
+        ax.set_title(f"{name}: {label}\nhole mean {float(masked.mean()):.3f}, grey = known, clipped: {clipped}",
+                     fontsize=9)
         hide_ticks(ax)
     return fig
 

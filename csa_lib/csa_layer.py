@@ -27,6 +27,7 @@ truncated-integer straight-through backward).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -258,8 +259,11 @@ def coherent_chain_autograd(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tens
     return torch.stack(outputs, dim=1), torch.stack(w_prev, dim=1), torch.stack(w_match, dim=1)
 
 
+MatchFn = Callable[[Tensor, int], Tensor]  # (known (B,N) bool, T) -> (B,T) raster indices of known cells
+
+
 def coherent_semantic_attention(
-    x: Tensor, hole: Tensor, return_attention: bool = False
+    x: Tensor, hole: Tensor, return_attention: bool = False, match_fn: MatchFn | None = None
 ) -> Tensor | tuple[Tensor, CSAAttention]:
     """CSA forward: x (B,C,h,w), hole (B,1,h,w) bool -> y (B,C,h,w) [, CSAAttention].
 
@@ -267,6 +271,8 @@ def coherent_semantic_attention(
     cells are unchanged. Differentiable by autograd; works on any device and float dtype (half
     precision inputs are computed in float32 and cast back). A sample without holes is returned as
     is; a sample whose cells are all holes has nothing to copy from and raises ValueError.
+    `match_fn` (ablations, `csa_lib.ablation`) replaces the best matches k* by the known cells it
+    picks; D_max keeps the search's value, so only the copied feature changes.
     """
     if x.dim() != 4:
         raise ValueError(f"x must be (B, C, h, w), got shape {tuple(x.shape)}")
@@ -277,12 +283,13 @@ def coherent_semantic_attention(
     out_dtype = x.dtype
     with torch.autocast(device_type=x.device.type, enabled=False):
         xc = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        y, attention = _csa(xc, hole.reshape(B, h * w), return_attention)
+        y, attention = _csa(xc, hole.reshape(B, h * w), return_attention, match_fn)
     y = y.to(out_dtype)
     return (y, attention) if return_attention else y
 
 
-def _csa(x: Tensor, hole: Tensor, return_attention: bool) -> tuple[Tensor, CSAAttention | None]:
+def _csa(x: Tensor, hole: Tensor, return_attention: bool, match_fn: MatchFn | None = None
+         ) -> tuple[Tensor, CSAAttention | None]:
     """Core of `coherent_semantic_attention` on float x (B,C,h,w) and flat hole (B,N)."""
     B, C, h, w = x.shape
     N = h * w
@@ -309,6 +316,8 @@ def _csa(x: Tensor, hole: Tensor, return_attention: bool) -> tuple[Tensor, CSAAt
 
     # --- search: best known match m̄_p and D_max(p) ---
     scores, best, d_max = search_matches(xq, x_hat, known)  # (B,T,N), (B,T), (B,T)
+    if match_fn is not None:  # an ablation's matches in place of the argmax (D_max unchanged)
+        best = match_fn(known, T)  # (B,T)
     m_bar = xf.gather(1, best[:, :, None].expand(B, T, C))  # (B,T,C) original features of the matches
 
     # --- generate: the raster-order chain (a custom autograd function; one fused kernel on CUDA) ---
@@ -360,11 +369,21 @@ def _empty_attention(x: Tensor, hole: Tensor) -> CSAAttention:
 
 
 class CSALayer(nn.Module):
-    """Parameter-free module form of `coherent_semantic_attention` (it holds no state)."""
+    """Parameter-free module form of `coherent_semantic_attention` (no weights, no state dict entries).
+
+    Two plain attributes serve ablations (set them with `csa_lib.ablation.csa_matches`): `enabled`
+    False passes the input through (matches switched off), `match_fn` replaces the best matches.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enabled, self.match_fn = True, None
 
     def forward(self, x: Tensor, hole: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, CSAAttention]:
         """x (B,C,h,w), hole (B,1,h,w) bool -> y (B,C,h,w), or (y, CSAAttention) with `return_attention`."""
-        return coherent_semantic_attention(x, hole, return_attention)
+        if not self.enabled:  # ablation: no search, no chain; the record says every cell copies itself
+            return (x, _empty_attention(x, hole)) if return_attention else x
+        return coherent_semantic_attention(x, hole, return_attention, self.match_fn)
 
 
 def coherent_semantic_attention_reference(x: Tensor, hole: Tensor) -> Tensor:

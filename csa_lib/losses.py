@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # type hints only: losses must not import the model at run ti
 GENERATOR_TERMS = ("l1_coarse", "l1_refined", "adv_image", "adv_feature", "consistency_csa", "consistency_decoder",
                    "perceptual", "style")
 PERCEPTUAL_TAPS = ("pool1", "pool2", "pool3")  # the VGG16 taps the perceptual and style terms compare
+PAPER_SCALE = 100.0  # the code's weights are the paper's 1 : 0.002 : 0.01 times 100 (docs/csa_spec.md §5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,6 +159,30 @@ def style_loss(fake: Mapping[str, Tensor], real: Mapping[str, Tensor],
 
 # --------------------------------------------------------------------------------------------
 # Full generator / discriminator objectives
+# --------------------------------------------------------------------------------------------
+def objective_terms(cfg: "Config") -> list[dict]:
+    """The generator objective term by term, as `generator_losses` weights it for `cfg`: one dict per term
+    with "term" (its key), "paper" (the paper's symbol), "compares", "weight" (the code's λ), "paper_weight"
+    (λ / PAPER_SCALE, the paper's way of writing it) and "active" (False: reported as 0, e.g. without VGG)."""
+    rows = [
+        ("l1_coarse", "L_rec, coarse", "coarse output vs truth: mean absolute error, whole image", cfg.lambda_l1, True),
+        ("l1_refined", "L_rec, refined", "refined output vs truth: mean absolute error, whole image", cfg.lambda_l1, True),
+        ("adv_image", "L_adv, image patch D", "RaLSGAN: the refined image against real photos", cfg.lambda_adv, True),
+        ("adv_feature", "L_adv, feature patch D", "RaLSGAN: VGG16 pool3 of the refined image against real",
+         cfg.lambda_adv, cfg.use_vgg),
+        ("consistency_csa", "L_c, CSA output", "CSA output vs VGG16 relu4_3 of the truth, hole cells",
+         cfg.lambda_consistency, cfg.use_vgg),
+        ("consistency_decoder", "L_c, decoder", "decoder feature at 1/8 vs VGG16 relu4_3 of the truth, hole cells",
+         cfg.lambda_consistency, cfg.use_vgg),
+        ("perceptual", "L_perc (not the paper's)", "VGG16 pool1-3 of the refined output vs the truth: mean |difference|",
+         cfg.lambda_perceptual, cfg.use_vgg),
+        ("style", "L_style (not the paper's)", "Gram matrices of those VGG16 features: mean |difference|",
+         cfg.lambda_style, cfg.use_vgg),
+    ]
+    return [{"term": term, "paper": paper, "compares": compares, "weight": weight,
+             "paper_weight": weight / PAPER_SCALE, "active": active} for term, paper, compares, weight, active in rows]
+
+
 # --------------------------------------------------------------------------------------------
 class LossNetworks(NamedTuple):
     """The networks the losses run images through: both discriminators and VGG16 (None = VGG-free).

@@ -171,6 +171,24 @@ def to_hwc(image: Tensor) -> np.ndarray:
     return ((np.clip(to_chw(image), -1, 1) + 1) / 2).transpose(1, 2, 0)  # (H,W,3)
 
 
+def robust_limits(values: Any, centre: float = 0.0, percentile: float = 98.0) -> tuple[float, float]:
+    """(vmin, vmax) symmetric around `centre`: the `percentile`-th percentile of |values - centre|.
+
+    A colour scale that a few outliers cannot flatten: with the default the 2 % of values farthest from
+    the centre (at least the farthest one when there are fewer than 50) are clipped to the ends of the scale (draw the colour bar with ``extend="both"``).
+    NaNs are ignored; ValueError when nothing finite is left.
+    """
+    a = np.asarray(values, dtype=float).ravel()
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        raise ValueError("robust_limits needs at least one finite value")
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    half = float(np.percentile(np.abs(a - centre), percentile, method="lower"))  # never interpolates an outlier in
+    half = half if half > 0 else 1e-6  # all values at the centre: a tiny scale, not a singular one
+    return centre - half, centre + half
+
+
 def hide_ticks(ax: Any) -> None:
     """Remove both axes' ticks (image panels)."""
     ax.set_xticks([])

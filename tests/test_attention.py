@@ -237,3 +237,22 @@ def test_notebook_figures_are_wide_enough_for_a_projector(toy, make):
 
     with Image.open(BytesIO(make(toy[3])._repr_png_())) as png:
         assert png.width >= 1000, png.size
+
+
+def test_blend_weight_scale_survives_an_outlier(toy):
+    """One extrapolating cell (weight_match 20.5, as the demo model has) must not set the colour scale."""
+    _, hole, _, att = toy
+    outlier = A.CSAAttention(**{**att.__dict__, "weight_match": att.weight_match.clone(),
+                                "weight_prev": att.weight_prev.clone()})
+    outlier.weight_match[0, 3, 4], outlier.weight_prev[0, 3, 4] = 20.5, -19.5
+    fig = A.plot_blend_weights(outlier, sample=0)
+    prev_ax, match_ax = (ax for ax in fig.axes if ax.get_title().startswith("weight_"))
+    h0 = hole[0, 0]
+    for ax, values, centre in ((prev_ax, outlier.weight_prev[0][h0], 0.0), (match_ax, outlier.weight_match[0][h0], 1.0)):
+        norm = ax.images[0].norm
+        assert norm.vmin == pytest.approx(2 * centre - norm.vmax)  # symmetric around the centre
+        others = np.abs(values.numpy() - centre)
+        others = np.sort(others)[:-1]  # every cell but the outlier
+        assert norm.vmax - centre < 5  # the outlier (|w - centre| = 19.5) is clipped, not the scale's end
+        assert norm.vmax - centre >= np.percentile(others, 90)  # the other cells still spread over the scale
+        assert ax.get_title().endswith("clipped: 1")

@@ -8,8 +8,8 @@ import torch
 
 from csa_lib.config import Config
 from csa_lib.losses import (GENERATOR_TERMS, LossNetworks, consistency_loss, discriminator_losses, generator_losses,
-                            gram_matrix, match_channels, perceptual_loss, ralsgan_d_loss, ralsgan_g_loss,
-                            reconstruction_loss, style_loss)
+                            gram_matrix, match_channels, objective_terms, perceptual_loss, ralsgan_d_loss,
+                            ralsgan_g_loss, reconstruction_loss, style_loss)
 from conftest import centre_mask
 
 pytestmark = pytest.mark.filterwarnings("ignore:VGG16Features\\(weights=None\\)")
@@ -323,3 +323,22 @@ def test_one_shared_vgg_pass_of_the_output_gives_the_same_losses_and_gradients()
     assert shared_d["d_feature"].grad_fn is not None  # the feature discriminator still trains
     d_grads = torch.autograd.grad(shared_d["total"], refine_params, allow_unused=True)
     assert all(g is None for g in d_grads)  # and nothing reaches the generator from the D step
+
+
+def test_objective_terms_are_the_weights_generator_losses_uses(models):
+    """`objective_terms` (the walkthrough's table) sums to generator_losses' total, and reads the paper's ratios."""
+    cfg, generator, patch_disc, feature_disc, vgg, image, out = models
+    cfg = cfg.replace(lambda_l1=2.0, lambda_adv=3.0, lambda_consistency=5.0,  # distinct, so a swap shows
+                      lambda_perceptual=7.0, lambda_style=11.0)
+    terms = generator_losses(batch(image), out, LossNetworks(patch_disc, feature_disc, vgg), cfg)
+    rows = objective_terms(cfg)
+    assert [r["term"] for r in rows] == list(GENERATOR_TERMS)
+    total = sum(r["weight"] * terms[r["term"]].item() for r in rows)
+    assert total == pytest.approx(terms["total"].item(), rel=1e-5)
+    default = {r["term"]: r for r in objective_terms(Config())}
+    assert [default[t]["weight"] for t in ("l1_refined", "adv_image", "consistency_csa")] == [100.0, 0.2, 1.0]
+    assert [default[t]["paper_weight"] for t in ("l1_refined", "adv_image", "consistency_csa")] == \
+        pytest.approx([1.0, 0.002, 0.01])  # the paper's 1 : 0.002 : 0.01
+    no_vgg = {r["term"]: r["active"] for r in objective_terms(Config(use_vgg=False))}
+    assert no_vgg == {"l1_coarse": True, "l1_refined": True, "adv_image": True, "adv_feature": False,
+                      "consistency_csa": False, "consistency_decoder": False, "perceptual": False, "style": False}

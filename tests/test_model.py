@@ -116,7 +116,9 @@ def test_refine_net_returns_the_attention_it_is_asked_for():
     plain = gen.refine_net(x, hole)
     assert plain[3] is None
     torch.testing.assert_close(plain[0], refined)
-    assert not vars(gen.refine_net.csa).keys() - vars(torch.nn.Module()).keys()
+    # nothing left behind: the only attributes beyond a Module's are the ablation switches, unchanged
+    assert vars(gen.refine_net.csa).keys() - vars(torch.nn.Module()).keys() == {"enabled", "match_fn"}
+    assert gen.refine_net.csa.enabled is True and gen.refine_net.csa.match_fn is None
 
 
 def test_bad_shapes_raise_clear_errors():

@@ -131,18 +131,61 @@ def test_title_cell_comes_first(path: Path):
         f"{_id(path)}: the first cell must be the title (a '# ...' markdown cell), above the imports"
 
 
+ANSWER_FIRST_LINE = re.compile(r"^# Answer to exercise (\d+) \(folded")
+EXERCISE = re.compile(r"^\*\*Exercise (\d+)\.\*\*", re.MULTILINE)
+MIN_EXERCISES = {"walkthrough.ipynb": 8, "attention_maps.ipynb": 3}
+FOLDED = re.compile(r'^<details class="csa-answer"><summary>')
+
+
+def _called(source: str) -> list[str]:
+    """Names of the functions a cell calls (f(...) and obj.f(...))."""
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            names.append(func.id if isinstance(func, ast.Name) else getattr(func, "attr", ""))
+    return names
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
-def test_answers_hide_in_collapsed_cells_not_html(path: Path):
+def test_answers_stay_folded(path: Path):
+    """The rule for answers (csa_lib.teaching): a code cell tagged "answer" with its source hidden, a first
+    line that gives nothing away, nothing printed, and a last line `answer(...)` whose output is a closed
+    <details>; stored outputs are that and nothing else. Every exercise has its answer right below it."""
     cells = _read(path).cells
     for index, cell in enumerate(cells):
-        source = _text(cell.source)
-        assert "<details" not in source, f"{_id(path)} cell {index}: raw <details> HTML (JupyterLab shows it as is)"
-        if "answer" in cell.metadata.get("tags", []):
-            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, \
-                f"{_id(path)} cell {index}: an answer cell must be collapsed (jupyter.source_hidden)"
-    if path.name == "walkthrough.ipynb":
-        answers = [c for c in cells if c.cell_type == "markdown" and "answer" in c.metadata.get("tags", [])]
-        assert len(answers) >= 6 and all(_text(c.source).startswith("**Answer.**") for c in answers)
+        source, where = _text(cell.source), f"{_id(path)} cell {index}"
+        tagged = "answer" in cell.metadata.get("tags", [])
+        if cell.cell_type != "code":
+            assert not tagged, f"{where}: a markdown answer shows its first line when collapsed; use teaching.answer"
+            assert "<details" not in source, f"{where}: raw <details> in markdown; answers go through teaching.answer"
+            continue
+        called = _called(source)
+        assert tagged == ("answer" in called), f"{where}: answer(...) belongs in a cell tagged 'answer', and back"
+        if not tagged:
+            continue
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, f"{where}: jupyter.source_hidden"
+        assert ANSWER_FIRST_LINE.match(source), f"{where}: first line must be '# Answer to exercise N (folded...'"
+        last = ast.parse(source).body[-1]
+        assert isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and \
+            getattr(last.value.func, "id", None) == "answer", f"{where}: the last line must be answer(...)"
+        assert not {"print", "display", "plot_maps"} & set(called), f"{where}: shows something outside the fold"
+        assert len(cell.outputs) <= 1, f"{where}: an answer cell has one output, the folded answer"
+        for out in cell.outputs:
+            page = _text(out.get("data", {}).get("text/html", ""))
+            assert out.output_type == "execute_result" and FOLDED.match(page), f"{where}: stored output is not folded"
+            opening = page[:page.index(">") + 1]
+            assert " open" not in opening, f"{where}: the stored <details> is open"
+    numbers = []
+    for index, cell in enumerate(cells):
+        for found in EXERCISE.finditer(_text(cell.source)) if cell.cell_type == "markdown" else []:
+            n = int(found[1])
+            numbers.append(n)
+            below = cells[index + 1] if index + 1 < len(cells) else None
+            match = below is not None and ANSWER_FIRST_LINE.match(_text(below.source))
+            assert match and int(match[1]) == n, f"{_id(path)} cell {index}: exercise {n} has no answer cell below it"
+    assert numbers == sorted(set(numbers)), f"{_id(path)}: exercises out of order or repeated: {numbers}"
+    assert len(numbers) >= MIN_EXERCISES.get(path.name, 0), f"{_id(path)}: only {len(numbers)} exercises"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)

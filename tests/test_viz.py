@@ -143,3 +143,20 @@ def test_saved_sample_strips_name_their_columns(tmp_path):
     step = (strip.shape[1] - 2) / len(viz.STRIP_COLUMNS)
     for k in range(len(viz.STRIP_COLUMNS)):  # every column has dark label pixels above it
         assert (strip[:band, int(2 + step * k): int(2 + step * (k + 1))] < 128).any(), viz.STRIP_COLUMNS[k]
+
+
+def test_robust_limits_by_hand():
+    robust_limits = viz.robust_limits
+    values = np.array([0.0, 0.1, -0.2, 0.3, 20.5] + [0.05] * 95)  # 100 values, one outlier
+    lo, hi = robust_limits(values, centre=0.0, percentile=98)
+    deviations = np.sort(np.abs(values))  # the 98th percentile, lower neighbour, by hand:
+    expected = deviations[97]  # rank 0.98 * 99 = 97.02 -> sorted value 97 (0.2; the outlier is value 99)
+    assert hi == pytest.approx(expected) and lo == pytest.approx(-expected)
+    assert hi < 1  # 20.5 does not stretch the scale
+    lo, hi = robust_limits([1.0, 1.5, 0.5, np.nan], centre=1.0, percentile=100)
+    assert (lo, hi) == (0.5, 1.5)  # NaN ignored, symmetric around the centre
+    assert robust_limits([2.0, 2.0], centre=2.0) == pytest.approx((2.0 - 1e-6, 2.0 + 1e-6))
+    with pytest.raises(ValueError, match="finite"):
+        robust_limits([np.nan])
+    with pytest.raises(ValueError, match="percentile"):
+        robust_limits([1.0], percentile=0)
