@@ -187,6 +187,9 @@ def test_parameter_counts_stated_in_the_docs_are_the_models():
     assert stated(r"default `--ndf 64` \((\d+\.\d) M", readme) == f"{_count(demo, *discs[64]) / 1e6:.1f}"
     assert stated(r"at full width \((\d+) M\)", readme) == f"{round(_count(full, *discs[64]) / 1e6)}"
     assert stated(r"ngf 16 \((\d+\.\d) M generator parameters", script) == f"{_count(demo) / 1e6:.1f}"
+    card = " ".join((ROOT / "data" / "checkpoints" / "README.md").read_text().split())
+    assert stated(r"`ngf=16`, (\d+\.\d) M parameters", card) == f"{_count(demo) / 1e6:.1f}"
+    assert "8.3 M" not in card  # the figure it used to give
     ngf64 = [full.refine_net, full.coarse_net, *discs[64]]
     assert stated(r"parameter counts ([\d,]+ / [\d,]+ / [\d,]+ / [\d,]+) at ngf 64", readme) == \
         " / ".join(f"{n_params(m):,}" for m in ngf64)
