@@ -21,7 +21,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from . import metrics
+from . import metrics, perceptual
 from .csa_layer import MatchFn
 from .viz import NotebookFigure, hide_ticks, masked_input, to_hwc
 
@@ -79,8 +79,9 @@ def _uint8(image: Tensor) -> np.ndarray:
 
 
 def ablation_rows(image: Tensor, mask: Tensor, fills: Mapping[str, Tensor], names: Sequence[str]) -> list[dict]:
-    """One row per photo and mode over the hole: {"photo", "mode", "psnr_hole" (dB), "l1_hole" ([0,1] scale),
-    "change" (mean |fill - trained fill|, [0,1] scale; present when `fills` has "trained")}."""
+    """One row per photo and mode: {"photo", "mode", "psnr_hole" (dB), "l1_hole" ([0,1] scale) over the hole,
+    "lpips" (shift-tolerant LPIPS of the whole image, lower is better), "change" (mean |fill - trained
+    fill| over the hole, [0,1] scale; present when `fills` has "trained")}."""
     if len(names) != image.shape[0]:
         raise ValueError(f"got {len(names)} names for {image.shape[0]} photos")
     rows = []
@@ -90,7 +91,7 @@ def ablation_rows(image: Tensor, mask: Tensor, fills: Mapping[str, Tensor], name
         for mode, fill in fills.items():
             result = _uint8(fill[i])
             row = {"photo": name, "mode": mode, "psnr_hole": metrics.psnr(result, truth, hole, "hole"),
-                   "l1_hole": metrics.l1(result, truth, hole, "hole")}
+                   "l1_hole": metrics.l1(result, truth, hole, "hole"), "lpips": perceptual.lpips(result, truth)}
             if trained is not None:
                 row["change"] = metrics.l1(result, trained, hole, "hole")
             rows.append(row)
@@ -137,7 +138,7 @@ def plot_ablation(image: Tensor, mask: Tensor, fills: Mapping[str, Tensor], rows
             ax.imshow(to_hwc(picture), interpolation="nearest")
             if (name, title) in score:
                 r = score[(name, title)]
-                title = f"{title}\n{r['psnr_hole']:.2f} dB, L1 {r['l1_hole']:.3f}"
+                title = f"{title}\n{r['psnr_hole']:.2f} dB, LPIPS {r['lpips']:.3f}"
             elif title == "input":
                 title = f"{name}\ninput"
             ax.set_title(title, fontsize=9)

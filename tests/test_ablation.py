@@ -78,6 +78,7 @@ def test_metrics_by_hand_and_bad_input(model_and_batch):
     assert means["trained"]["psnr_hole"] == pytest.approx(rows[0]["psnr_hole"] / 2)
     two = ablation.ablation_rows(truth, mask[:1], {"trained": fill, "off": truth}, ["grey"])
     assert two[1]["change"] == pytest.approx(hole_err / 255)  # off = grey, trained = white: 127 apart
+    assert two[1]["lpips"] == 0.0 < two[0]["lpips"]  # "off" is the truth itself here, the white square is not
     with pytest.raises(ValueError, match="mode must be one of"):
         with ablation.csa_matches(model, "shuffled"):
             pass
