@@ -1,11 +1,12 @@
 """Stop a diverging training run with one clear line instead of training on at losses of 1e16.
 
 `LossGuard.check(logs)` looks at the losses of one step (the dict `Trainer.train_step` returns) and
-says what is wrong, or None. A step has diverged when one of its losses is
+says what is wrong, or None. A step has diverged when one of its losses is not finite (NaN or
+infinite), or when one of its weighted totals (`g_total`, `d_total`; every loss where a step has
+neither) is
 
-- not finite (NaN or infinite), or
 - above `CEILING` (1e12): no term of this model comes near that while it trains (the L1 terms are at
-  most 2 times their weight of 100; the adversarial and consistency terms are of order 1 to 100), or
+  most 2 times their weight of 100; the other weighted terms add order 1 to 100), or
 - `GROWTH` (1000) times its running level or more: the level of a term is the smaller of the median
   of its last `WINDOW` (50) values and the median of its first `WINDOW` values, so a sudden jump and
   a slow exponential creep are both caught, and a single spike never moves the level. The level
@@ -75,8 +76,11 @@ class LossGuard:
         """What diverged in this step's `logs` ({loss name: value}), or None (then the values join the levels)."""
         losses = {k: float(v) for k, v in logs.items() if k not in NOT_LOSSES}
         order = [k for k in FIRST if k in losses] + [k for k in losses if k not in FIRST]
-        problem = (self._first(order, losses, self._non_finite) or self._first(order, losses, self._too_big)
-                   or self._first(order, losses, self._grown))
+        # Growth is judged on the weighted totals where the step has them: a term's own scale says nothing
+        # of what the optimiser sees (round 9's consistency term, at weight 1e-5, ran from 7e3 to 4e6).
+        sized = [k for k in FIRST if k in losses] or order
+        problem = (self._first(order, losses, self._non_finite) or self._first(sized, losses, self._too_big)
+                   or self._first(sized, losses, self._grown))
         if problem is None:
             self._add(losses)
         return problem

@@ -47,6 +47,20 @@ def test_a_jump_of_orders_of_magnitude_is_named_with_its_ratio():
     assert 35 < float(level) < 65 and float(times) == pytest.approx(3.1e7 / float(level), rel=0.5)
 
 
+def test_a_lightly_weighted_term_growing_is_judged_by_the_totals_but_its_nan_is_not_forgiven():
+    """Round 9's consistency term (weight 1e-5) grew about 570x while the totals stayed level: not divergence."""
+    rows = steady(120)
+    for k, row in enumerate(rows):
+        row["consistency_csa"] = 7e3 * (1.06 ** k)  # 7e3 -> 7e3 * 1000 and more, g_total unchanged
+    assert rows[-1]["consistency_csa"] > GROWTH * 7e3
+    assert feed(LossGuard(), rows) is None
+    rows[60]["consistency_csa"] = math.nan
+    step, problem = feed(LossGuard(), rows)
+    assert step == 61 and problem.startswith("consistency_csa is nan")
+    alone = [{"consistency_csa": 7e3}] * 10 + [{"consistency_csa": 7e3 * GROWTH * 1.01}]  # no totals: every loss
+    assert feed(LossGuard(), alone)[0] == 11
+
+
 def test_the_ceiling_catches_an_explosion_at_the_very_first_step():
     step, problem = feed(LossGuard(), [{"g_total": 2.5e18, "d_total": 1.0}])
     assert step == 1 and "g_total 2.5e+18 is over 1e+12" in problem
