@@ -24,7 +24,7 @@ browser-deps:
 demo: $(STAMP)
 	$(PY) -m csa_lib.demo
 
-# Rebuild the shipped demo weights from scratch (data, nine training rounds, export, evaluation): about 7 h on a 2-core CPU.
+# Rebuild the shipped demo weights from scratch (data, rounds 0-8, export, the measured round 9, evaluation): about 8 h on a 2-core CPU.
 demo-model: $(STAMP)
 	bash scripts/train_demo_model.sh
 
