@@ -56,11 +56,12 @@ next_round 8 --data-root data/training/train --mask-type boxes "${COMMON[@]}" --
 # to 1e6 and the run lost its L1 fit, so that run, 662 steps, was dropped), the feature patch
 # discriminator, and a perceptual (250) and style (5e5) term on VGG pool1-3, from round 8's exported
 # weights, on the corpus split by whole source with real plain crops (data/training_v2), seed 9;
-# 1 thread (two threads fight other jobs on a busy 2-core machine); stopped by SIGTERM at the step the card gives.
+# 1 thread (two threads fight other jobs on a busy 2-core machine); the measured run was a --max-steps 2400
+# run stopped by SIGTERM at step 1,005 (45 min), inside its first epoch, so this line gives the same schedule.
 "$PY" scripts/build_demo_data.py --out data/training_v2 --size 256 --patches-per-photo 12
 ROUND9=(--data-root data/training_v2/train --mask-type boxes --image-size 128 --ngf 16 --ndf 16 --batch-size 8
         --use-vgg --vgg-weights stlpips --lambda-adv 0.02 --l1-hole-weight 6 --lambda-consistency 0.00001
-        --lambda-perceptual 250 --lambda-style 500000 --lr 5e-5 --niter 3 --niter-decay 3 --max-steps 2400
+        --lambda-perceptual 250 --lambda-style 500000 --lr 5e-5 --niter 3 --niter-decay 3 --max-steps 1005
         --save-every 200 --sample-every 400 --log-every 10 --num-workers 1 --keep-checkpoints 20)
 OMP_NUM_THREADS=1 "$PY" -m csa_lib.train "${ROUND9[@]}" --init-generator data/checkpoints/csa_demo.pt \
     --checkpoints-dir "${RUN}_9" --seed 9
