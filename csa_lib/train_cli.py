@@ -76,9 +76,10 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
 def _vgg_hint(error: Exception) -> UserError:
     """The missing-ImageNet-VGG16 error in the flags the user typed."""
     return UserError(f"no ImageNet VGG16 weights (not in {imagenet_weights_path()}, and the download failed: "
-                     f"{type(error.__cause__ or error).__name__}); train without the VGG terms with --no-use-vgg, "
-                     f"or pass --vgg-weights PATH (a VGG16 state dict such as {IMAGENET_WEIGHTS.url}, downloaded "
-                     f"elsewhere)")
+                     f"{type(error.__cause__ or error).__name__}); pass --vgg-weights stlpips (the trained VGG16 "
+                     f"inside the stlpips-pytorch wheel of the eval extra, no download), train without the VGG "
+                     f"terms with --no-use-vgg, or pass --vgg-weights PATH (a VGG16 state dict such as "
+                     f"{IMAGENET_WEIGHTS.url}, downloaded elsewhere)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +100,9 @@ def _train(args: argparse.Namespace) -> int:
         resume = found
     try:
         trainer = Trainer(cfg, device=args.device, resume=resume)
-    except VGGWeightsUnavailable as error:
+    except VGGWeightsUnavailable as error:  # ImageNet offline, or --vgg-weights stlpips without the package
+        if str(cfg.vgg_weights).lower() != "imagenet":
+            raise UserError(str(error)) from error  # its own message names the install command
         raise _vgg_hint(error) from error
     try:
         trainer.fit()

@@ -22,6 +22,7 @@ import pytest
 from PIL import Image
 
 from csa_lib import checkpoint as ckpt
+from csa_lib import train_cli, vgg
 from csa_lib.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,12 +102,21 @@ def test_debug_shows_the_traceback(tmp_path):
     assert done.returncode != 0 and "Traceback" in done.stderr and "no/such/folder" in done.stderr
 
 
+def test_stlpips_weights_without_the_package_name_the_install(tmp_path, monkeypatch, capsys):
+    """--vgg-weights stlpips without stlpips-pytorch: its own install hint, not the ImageNet advice."""
+    monkeypatch.setattr(vgg.importlib.util, "find_spec", lambda name: None)
+    code = train_cli.main(["--smoke", "--data-root", "synthetic", "--use-vgg", "--vgg-weights", "stlpips",
+                           "--checkpoints-dir", str(tmp_path / "run")])
+    error = capsys.readouterr().err
+    assert code == 2 and "stlpips-pytorch" in error and "pip install" in error and "ImageNet" not in error
+
+
 def test_training_without_imagenet_weights_names_the_flags(tmp_path):
     done = _run(tmp_path, "csa_lib.train", "--data-root", "synthetic", "--image-size", "64", "--ngf", "4",
                 "--ndf", "4", "--max-steps", "1", "--num-workers", "0", "--checkpoints-dir", tmp_path / "run")
     error = next(line for line in done.stderr.splitlines() if line.startswith("csa-train: error:"))
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
-    assert "--no-use-vgg" in error and "--vgg-weights PATH" in error
+    assert "--no-use-vgg" in error and "--vgg-weights PATH" in error and "--vgg-weights stlpips" in error
     assert "vgg_weights=None" not in done.stderr  # the advice is in the flags the user types
     assert not (tmp_path / "torch_home" / "hub" / "checkpoints" / "vgg16-397923af.pth").exists()
 
