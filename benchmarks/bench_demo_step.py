@@ -12,12 +12,11 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 
 import torch
 
-from bench_train import make_batch
+from bench_train import interleaved_times, make_batch
 from torch import nn
 
 from csa_lib import csa_layer
@@ -72,16 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     batch = make_batch(args.batch, args.image_size, "random" if args.mask_type == "mixed" else args.mask_type)
     if args.mask_type == "mixed":  # half centre holes, half irregular, as MaskSource('mixed') draws them
         batch["mask"][::2] = make_batch(args.batch, args.image_size, "center")["mask"][::2]
-    times: dict[str, list[float]] = {k: [] for k in VARIANTS}
     try:
-        for r in range(args.rounds + 1):  # round 0 warms up
-            for name in VARIANTS:
-                use(name)
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    trainer.train_step(batch)
-                if r:
-                    times[name].append((time.perf_counter() - start) / args.steps)
+        # each call sets its variant first (two attribute assignments, nothing next to a step)
+        times = interleaved_times({name: (lambda n=name: (use(n), trainer.train_step(batch))) for name in VARIANTS},
+                                  args.rounds, args.steps)
         print(f"{args.image_size} px, ngf {args.ngf}, ndf {args.ndf}, batch {args.batch}, {args.mask_type} masks, "
               f"{torch.get_num_threads()} threads, medians of {args.rounds} interleaved rounds of {args.steps} steps")
         base = statistics.median(times["before (autograd loop)"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+from collections.abc import Callable, Mapping
 import sys
 import tempfile
 import time
@@ -27,6 +28,20 @@ def make_batch(batch_size: int, size: int, mask_type: str, seed: int = 0) -> dic
     masks = MaskSource(mask_type, size, seed=seed)
     return {"image": torch.rand(batch_size, 3, size, size, generator=g) * 2 - 1,
             "mask": torch.stack([masks.sample(i) for i in range(batch_size)])}
+
+
+def interleaved_times(steps: Mapping[str, Callable[[], object]], rounds: int, per_round: int) -> dict[str, list[float]]:
+    """Seconds per call of each `steps[name]()`, averaged over `per_round` calls, for `rounds` rounds in which
+    the variants take turns (round 0 warms up and is not kept), so a busy machine slows them alike."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for r in range(rounds + 1):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(per_round):
+                step()
+            if r:
+                times[name].append((time.perf_counter() - start) / per_round)
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,12 +12,11 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 
 import torch
 
-from bench_train import make_batch
+from bench_train import interleaved_times, make_batch
 
 from csa_lib.config import Config
 from csa_lib.train import Trainer
@@ -44,14 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         trainers = {name: Trainer(cfg, device="cpu") for name, cfg in variants.items()}
     batch = make_batch(args.batch, args.image_size, "random")
-    times: dict[str, list[float]] = {name: [] for name in trainers}
-    for r in range(args.rounds + 1):  # round 0 warms up
-        for name, trainer in trainers.items():
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                trainer.train_step(batch)
-            if r:
-                times[name].append((time.perf_counter() - start) / args.steps)
+    times = interleaved_times({name: (lambda t=trainer: t.train_step(batch)) for name, trainer in trainers.items()},
+                              args.rounds, args.steps)
     print(f"{args.image_size} px, ngf = ndf = 16, batch {args.batch}, {torch.get_num_threads()} threads, "
           f"medians of {args.rounds} interleaved rounds of {args.steps} steps")
     free = statistics.median(times["VGG-free (rounds 0-8)"])
