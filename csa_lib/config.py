@@ -34,6 +34,8 @@ class Config:
 
     # --- model ---
     image_size: int = option(256, "square training size, a power of two >= 16")
+    unet_depth: int | None = option(None, "U-Net levels (None = log2(image_size), the original); fewer levels let a "
+                                    "model trained at a smaller size fine-tune at a larger one with the same weights")
     ngf: int = option(64, "generator width (64 = the original)")
     ndf: int = option(64, "discriminator width (64 = the original)")
     detach_coarse: bool = option(True, "the original detaches the coarse output before refinement")
@@ -79,6 +81,9 @@ class Config:
         size = self.image_size
         if size < 16 or size & (size - 1):
             raise ValueError(f"image_size must be a power of two >= 16 (e.g. 64, 128, 256), got {size}")
+        if self.unet_depth is not None and not 4 <= self.unet_depth <= size.bit_length() - 1:
+            raise ValueError(f"unet_depth must be between 4 and log2(image_size) = {size.bit_length() - 1}, "
+                             f"got {self.unet_depth}")
         if self.ngf < 1 or self.ndf < 1:
             raise ValueError(f"ngf and ndf must be positive, got ngf={self.ngf}, ndf={self.ndf}")
         if self.batch_size < 1:

@@ -50,7 +50,7 @@ def generator_from_checkpoint(checkpoint: dict, source: str = "checkpoint") -> C
         raise ValueError(f"{source} is not a csa-inpainting checkpoint (needs 'config' and 'generator'; found {keys}). "
                          "For the original code's files pass the '<epoch>_net_G.pth' path instead")
     cfg = Config.from_dict(checkpoint["config"])
-    model = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse)
+    model = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse, cfg.unet_depth)
     state = {k: v.float() for k, v in checkpoint["generator"].items()}
     try:
         model.load_state_dict(state)
@@ -89,10 +89,11 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
 def copy_generator_weights(generator: CSAGenerator, path: str | os.PathLike) -> None:
     """Load into `generator` the weights at `path` (anything `load_model` reads); ValueError if the sizes differ."""
     source = load_model(path, device="cpu")
-    ours = (generator.ngf, generator.image_size)
-    if (source.ngf, source.image_size) != ours:
-        raise ValueError(f"init_generator {path} is a model with ngf={source.ngf}, image_size={source.image_size}; "
-                         f"this run has ngf={ours[0]}, image_size={ours[1]}: set --ngf and --image-size to match")
+    if (source.ngf, source.depth) != (generator.ngf, generator.depth):
+        raise ValueError(f"init_generator {path} is a model with ngf={source.ngf} and {source.depth} U-Net levels "
+                         f"(image_size={source.image_size}); this run has ngf={generator.ngf} and {generator.depth} "
+                         f"levels: set --ngf {source.ngf} and --image-size {2 ** source.depth}, or keep the image size "
+                         f"and add --unet-depth {source.depth}")
     generator.load_state_dict(source.state_dict())
 
 
@@ -109,7 +110,7 @@ def load_or_init(path: str | os.PathLike | None = None, fresh: Config | None = N
         model = load_model(path, device)
     except FileNotFoundError as missing:
         cfg = fresh if fresh is not None else Config()
-        model = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse)
+        model = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse, cfg.unet_depth)
         init_weights(model)  # N(0, 0.02), as the original
         device = torch.device(device) if device is not None else default_device()
         return model.to(device).eval(), f"a fresh UNTRAINED generator ({missing}): expect noise in the holes"

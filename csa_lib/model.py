@@ -216,10 +216,13 @@ class CSAGenerator(nn.Module):
     both stages end to end.
     """
 
-    def __init__(self, ngf: int = 64, image_size: int = 256, detach_coarse: bool = True):
+    def __init__(self, ngf: int = 64, image_size: int = 256, detach_coarse: bool = True, depth: int | None = None):
         super().__init__()
         self.ngf, self.image_size, self.detach_coarse = ngf, image_size, detach_coarse
-        self.depth = depth_for(image_size)
+        full = depth_for(image_size)
+        if depth is not None and not 4 <= depth <= full:
+            raise ValueError(f"depth must be between 4 and log2(image_size) = {full}, got {depth}")
+        self.depth = full if depth is None else depth
         self.coarse_net = CoarseNet(ngf, self.depth)
         self.refine_net = RefineNet(ngf, self.depth)
         self.register_buffer("hole_fill", torch.tensor(HOLE_FILL).view(1, 3, 1, 1), persistent=False)
@@ -295,7 +298,7 @@ class FeatureDiscriminator(nn.Module):
 
 def build_models(cfg) -> tuple[CSAGenerator, PatchDiscriminator, FeatureDiscriminator]:
     """Generator and both discriminators for a Config, initialised N(0, 0.02) like the original."""
-    generator = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse)
+    generator = CSAGenerator(cfg.ngf, cfg.image_size, cfg.detach_coarse, cfg.unet_depth)
     patch_disc, feature_disc = PatchDiscriminator(cfg.ndf), FeatureDiscriminator(cfg.ndf)
     for net in (generator, patch_disc, feature_disc):
         init_weights(net)

@@ -100,6 +100,19 @@ def test_load_model_sources(model_file, tmp_path):
         load_model(tmp_path / "truncated.pt")
 
 
+def test_a_model_with_fewer_levels_than_its_size_loads_and_fills_at_its_size(model_file, tmp_path):
+    small = load_model(model_file, device="cpu")  # 32 px, 5 levels
+    cfg = Config.smoke(image_size=64, unet_depth=5, ngf=4, ndf=4)
+    torch.save({"format": "csa-inpainting/1", "config": cfg.to_dict(), "step": 0,
+                "generator": small.state_dict()}, tmp_path / "at64.pt")
+    large = load_model(tmp_path / "at64.pt", device="cpu")
+    assert (large.image_size, large.depth) == (64, 5)
+    calls = []
+    large.register_forward_hook(lambda module, args, out: calls.append(args[0].shape))
+    inpaint(large, photo(64, 64), box_mask(64, 64))
+    assert calls == [(1, 3, 64, 64)]  # the network ran at 64 px, not at 2 ** depth
+
+
 def test_load_or_init_gives_the_weights_or_a_fresh_model_and_says_which(model_file, tmp_path):
     loaded, source = load_or_init(model_file, device="cpu")
     assert source == f"weights from {model_file}" and not loaded.training

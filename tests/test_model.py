@@ -131,6 +131,21 @@ def test_bad_shapes_raise_clear_errors():
         CSAGenerator(ngf=4, image_size=48)
 
 
+def test_fewer_unet_levels_run_the_same_weights_at_twice_the_size():
+    small = CSAGenerator(ngf=4, image_size=32).eval()  # 5 levels
+    large = CSAGenerator(ngf=4, image_size=64, depth=5).eval()
+    assert large.depth == 5 and CSAGenerator(ngf=4, image_size=64).depth == 6
+    shapes = {k: v.shape for k, v in small.state_dict().items()}
+    assert {k: v.shape for k, v in large.state_dict().items()} == shapes
+    large.load_state_dict(small.state_dict())
+    image, mask = torch.rand(1, 3, 64, 64) * 2 - 1, torch.zeros(1, 1, 64, 64)
+    mask[..., 16:48, 16:48] = 1
+    with torch.no_grad():
+        assert torch.equal(large(image, mask).composite, small(image, mask).composite)
+    with pytest.raises(ValueError, match="depth must be between 4 and log2"):
+        CSAGenerator(ngf=4, image_size=64, depth=7)
+
+
 def test_discriminator_shapes():
     assert PatchDiscriminator(8)(torch.zeros(2, 3, 256, 256)).shape == (2, 1, 30, 30)
     assert FeatureDiscriminator(8)(torch.zeros(2, 256, 32, 32)).shape == (2, 64, 4, 4)

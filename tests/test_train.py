@@ -349,6 +349,13 @@ def test_init_generator_starts_from_trained_weights_and_checks_the_shape(tmp_pat
     assert any(not torch.equal(fresh[k], ours[k]) for k in fresh)  # seed 2 alone would give other weights
     with pytest.raises(ValueError, match="ngf=4.*ngf=8"):
         Trainer(cfg.replace(ngf=8), device="cpu")
+    bigger = cfg.replace(image_size=2 * cfg.image_size)
+    with pytest.raises(ValueError, match=f"--unet-depth {first.generator.depth}"):
+        Trainer(bigger, device="cpu")
+    at_twice = Trainer(bigger.replace(unet_depth=first.generator.depth), device="cpu")  # same weights, larger crops
+    assert all(torch.equal(theirs[k], v) for k, v in at_twice.generator.state_dict().items())
+    with pytest.raises(ValueError, match="unet_depth must be between 4"):
+        cfg.replace(unet_depth=cfg.image_size.bit_length())
 
 
 # --------------------------------------------------------------------------------------------
