@@ -184,7 +184,7 @@ def chain_backend(device: torch.device) -> str:
         return "torch"
     if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         return "torch"
-    from . import csa_triton
+    from .engine import csa_triton
     return "triton" if csa_triton.AVAILABLE else "torch"
 
 
@@ -196,7 +196,7 @@ class _CoherentChain(torch.autograd.Function):
         m_bar, q, d_max, valid = m_bar.contiguous(), q.contiguous(), d_max.contiguous(), valid.contiguous()
         backend = chain_backend(m_bar.device)
         if backend == "triton":
-            from . import csa_triton
+            from .engine import csa_triton
             y, a, b, d, s = csa_triton.chain_forward(m_bar, q, d_max, valid)
         else:
             y, a, b, d, s = generate_in_raster_order(m_bar, q, d_max)
@@ -213,7 +213,7 @@ class _CoherentChain(torch.autograd.Function):
         y, m_bar, q, a, b, k_d, k_dmax = ctx.saved_tensors
         grad_y = grad_y.contiguous()  # (T,B,C)
         if ctx.backend == "triton":
-            from . import csa_triton
+            from .engine import csa_triton
             grad_m, grad_q, grad_dmax = csa_triton.chain_backward(grad_y, y, m_bar, q, a, b, k_d, k_dmax)
         else:
             g, e, gd = _chain_backward_torch(grad_y, y, m_bar, q, a, b, k_d)

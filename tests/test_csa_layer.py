@@ -246,7 +246,7 @@ def test_layer_gradients_match_autograd_through_the_literal_reference():
 
 
 def test_chain_backend_falls_back_to_torch(monkeypatch):
-    from csa_lib import csa_triton
+    from csa_lib.engine import csa_triton
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.delenv("CSA_TRITON", raising=False)
     cuda = torch.device("cuda")
