@@ -16,6 +16,7 @@ import torch
 
 from csa_lib import csa_layer
 from csa_lib.csa_layer import coherent_semantic_attention, coherent_semantic_attention_reference, feature_hole_mask
+from csa_lib.engine.csa_chain import chain_backend
 from csa_lib.masks import irregular_mask
 
 
@@ -97,7 +98,7 @@ def chain_comparison(x: torch.Tensor, hole: torch.Tensor, repeats: int, device: 
     finally:
         csa_layer.coherent_chain = new
     base = {k: statistics.median(v[1:]) for k, v in times["autograd loop (before)"].items()}
-    backend = csa_layer.chain_backend(device)
+    backend = chain_backend(device)
     for name in chains:
         fwd, bwd = (statistics.median(times[name][k][1:]) for k in ("fwd", "bwd"))
         print(f"  {name:24s} forward {fwd * 1e3:8.1f} ms  backward {bwd * 1e3:8.1f} ms  "

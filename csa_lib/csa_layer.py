@@ -26,13 +26,14 @@ truncated-integer straight-through backward).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .engine.csa_chain import CoherentChain
 
 EPS = 1e-8
 FEATURE_MASK_THRESHOLD = 5.0 / 16.0
@@ -96,141 +97,13 @@ def search_matches(xq: Tensor, x_hat: Tensor, known: Tensor) -> tuple[Tensor, Te
     return scores, best, max_score
 
 
-# --------------------------------------------------------------------------------------------
-# The generate step's chain as one autograd node
-# --------------------------------------------------------------------------------------------
-# Per sample, over its hole cells t = 0..T-1 in raster order (m̄_t = match, q_t = x̂_{p_t}):
-#
-#     y_0 = m̄_0;   d_t = <y_{t-1}, q_t>,  s_t = d_t + D_max,t,  a_t = d_t / s_t,  b_t = D_max,t / s_t,
-#     y_t = a_t y_{t-1} + b_t m̄_t                                                   (t >= 1)
-#
-# Its backward is the reverse recurrence. With g_t = dL/dy_t (the output's gradient plus what later
-# steps send back) and e_t = <g_t, y_{t-1} - m̄_t>:
-#
-#     dL/dm̄_t = b_t g_t,   dL/dd_t = e_t D_max,t / s_t²,   dL/dD_max,t = -e_t d_t / s_t²,
-#     dL/dq_t = (dL/dd_t) y_{t-1},   g_{t-1} = dL/dy_{t-1} + a_t g_t + (dL/dd_t) q_t
-#
-# and dL/dm̄_0 = g_0. Autograd through the loop records ~36 nodes per step and, for each per-step
-# index, a zero-filled full-size gradient; this function records one node and runs about 4 tensor
-# ops per step backward and 6 forward (on CUDA: one Triton kernel per direction, one program per sample).
-# Padded steps (t >= the sample's hole count) get a = 1, b = 0: they carry y_{t-1} and send nothing back.
-
-def _chain_scalars_valid(a: Tensor, b: Tensor, d: Tensor, s: Tensor, d_max: Tensor,
-                         valid: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Weights and backward factors (T,B) of a forward pass: a, b, k_d = D_max / s², k_dmax = d / s².
-
-    Padded steps (valid False) get a = 1, b = 0, k_d = k_dmax = 0 (they carry y_{t-1} and send no
-    gradient); step 0 gets a = 0, b = 1, k = 0 (y_0 = m̄_0).
-    """
-    s2 = s * s  # (T,B)
-    k_d = torch.where(valid, d_max / s2, torch.zeros_like(s))  # (T,B)
-    k_dmax = torch.where(valid, d / s2, torch.zeros_like(s))  # (T,B)
-    a = torch.where(valid, a, torch.ones_like(a))  # (T,B)
-    b = torch.where(valid, b, torch.zeros_like(b))  # (T,B)
-    a[0], b[0], k_d[0], k_dmax[0] = 0.0, 1.0, 0.0, 0.0
-    return a, b, k_d, k_dmax
-
-
-def generate_in_raster_order(m_bar: Tensor, q: Tensor, d_max: Tensor) -> tuple[Tensor, ...]:
-    """The generate step's recurrence (module docstring, **Generate**), hole cell after hole cell:
-    m̄ (T,B,C), q = x̂ (T,B,C), D_max (T,B) -> y (T,B,C), a = a_new, b = a_ori, d = D_ad, s = d + D_max (T,B).
-
-    Time-major and without a graph: the forward of `coherent_chain` on the torch backend (csa_triton
-    runs the same loop as one kernel). Padded steps are computed like the others (the caller drops them).
-    """
-    T = m_bar.shape[0]
-    y = torch.empty_like(m_bar)  # (T,B,C)
-    d, s, a, b = (torch.zeros_like(d_max) for _ in range(4))  # (T,B) each
-    y[0] = m_bar[0]
-    ys, ms, qs, dms = y.unbind(0), m_bar.unbind(0), q.unbind(0), d_max.unbind(0)
-    ds, ss, as_, bs = d.unbind(0), s.unbind(0), a.unbind(0), b.unbind(0)
-    prev = ys[0]  # (B,C)
-    for t in range(1, T):
-        torch.linalg.vecdot(prev, qs[t], out=ds[t])  # (B,) D_ad = <m_{i-1}, x̂_{p_i}>
-        torch.add(ds[t], dms[t], out=ss[t])  # (B,)
-        torch.div(ds[t], ss[t], out=as_[t])  # (B,) a_new
-        torch.div(dms[t], ss[t], out=bs[t])  # (B,) a_ori
-        torch.mul(prev, as_[t][:, None], out=ys[t])  # (B,C)
-        ys[t].addcmul_(ms[t], bs[t][:, None])  # (B,C) a_new m_{i-1} + a_ori m̄_i
-        prev = ys[t]
-    return y, a, b, d, s
-
-
-def _chain_backward_torch(grad_y: Tensor, y: Tensor, m_bar: Tensor, q: Tensor, a: Tensor, b: Tensor,
-                          k_d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Reverse loop: g (T,B,C) = dL/dy_t with later steps' share, and e (T,B), gd = dL/dd (T,B)."""
-    T = y.shape[0]
-    g = torch.empty_like(y)  # (T,B,C)
-    e, gd = torch.zeros_like(a), torch.zeros_like(a)  # (T,B)
-    g[T - 1] = grad_y[T - 1]
-    v = y[:-1] - m_bar[1:]  # (T-1,B,C) y_{t-1} - m̄_t
-    gs, gys, vs, qs = g.unbind(0), grad_y.unbind(0), v.unbind(0), q.unbind(0)
-    es, gds, as_, kds = e.unbind(0), gd.unbind(0), a.unbind(0), k_d.unbind(0)
-    for t in range(T - 1, 0, -1):
-        torch.linalg.vecdot(gs[t], vs[t - 1], out=es[t])  # (B,) e_t
-        torch.mul(es[t], kds[t], out=gds[t])  # (B,) dL/dd_t
-        torch.addcmul(gys[t - 1], gs[t], as_[t][:, None], out=gs[t - 1])  # (B,C)
-        gs[t - 1].addcmul_(qs[t], gds[t][:, None])  # (B,C) g_{t-1}
-    return g, e, gd
-
-
-def chain_backend(device: torch.device) -> str:
-    """'triton' (one fused kernel per direction) or 'torch' (a loop of tensor ops) for tensors on `device`.
-
-    Triton runs on CUDA when it imports, unless CSA_TRITON=0; with TRITON_INTERPRET=1 (Triton's CPU
-    interpreter, for tests) it also runs on the CPU.
-    """
-    if os.environ.get("CSA_TRITON", "1") == "0":
-        return "torch"
-    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        return "torch"
-    from .engine import csa_triton
-    return "triton" if csa_triton.AVAILABLE else "torch"
-
-
-class _CoherentChain(torch.autograd.Function):
-    """y, a, b = chain(m̄ (T,B,C), q (T,B,C), D_max (T,B), valid (T,B) bool); gradients for m̄, q, D_max."""
-
-    @staticmethod
-    def forward(ctx, m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        m_bar, q, d_max, valid = m_bar.contiguous(), q.contiguous(), d_max.contiguous(), valid.contiguous()
-        backend = chain_backend(m_bar.device)
-        if backend == "triton":
-            from .engine import csa_triton
-            y, a, b, d, s = csa_triton.chain_forward(m_bar, q, d_max, valid)
-        else:
-            y, a, b, d, s = generate_in_raster_order(m_bar, q, d_max)
-            y = torch.where(valid[:, :, None], y, torch.zeros_like(y))  # padded steps: finite, unused
-        a, b, k_d, k_dmax = _chain_scalars_valid(a, b, d, s, d_max, valid)
-        ctx.backend = backend
-        ctx.save_for_backward(y, m_bar, q, a, b, k_d, k_dmax)
-        ctx.mark_non_differentiable(a, b)
-        return y, a, b
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_y: Tensor, _grad_a: Tensor, _grad_b: Tensor) -> tuple[Tensor | None, ...]:
-        y, m_bar, q, a, b, k_d, k_dmax = ctx.saved_tensors
-        grad_y = grad_y.contiguous()  # (T,B,C)
-        if ctx.backend == "triton":
-            from .engine import csa_triton
-            grad_m, grad_q, grad_dmax = csa_triton.chain_backward(grad_y, y, m_bar, q, a, b, k_d, k_dmax)
-        else:
-            g, e, gd = _chain_backward_torch(grad_y, y, m_bar, q, a, b, k_d)
-            grad_m = g * b[:, :, None]  # (T,B,C) b_t g_t (b_0 = 1)
-            grad_q = torch.zeros_like(q)  # (T,B,C)
-            grad_q[1:] = gd[1:, :, None] * y[:-1]
-            grad_dmax = -e * k_dmax  # (T,B)
-        return grad_m, grad_q, grad_dmax, None
-
-
 def coherent_chain(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The generate step: m̄ (B,T,C), q = x̂ at the hole cells (B,T,C), D_max (B,T), valid (B,T) bool
     -> generated y (B,T,C), a_new (B,T), a_ori (B,T) (a_new = 0, a_ori = 1 at the first hole cell).
 
-    One autograd node (`_CoherentChain`); entries at padded steps (valid False) are meaningless.
+    One autograd node (`engine.csa_chain.CoherentChain`); entries at padded steps (valid False) are meaningless.
     """
-    y, a, b = _CoherentChain.apply(m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t(), valid.t())
+    y, a, b = CoherentChain.apply(m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t(), valid.t())
     return y.transpose(0, 1), a.t(), b.t()  # (B,T,C), (B,T), (B,T)
 
 

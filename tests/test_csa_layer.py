@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from csa_lib.csa_layer import (CSALayer, chain_backend, coherent_chain, coherent_chain_autograd,
-                               coherent_semantic_attention, coherent_semantic_attention_reference,
-                               feature_hole_mask)
+from csa_lib.csa_layer import (CSALayer, coherent_chain, coherent_chain_autograd, coherent_semantic_attention,
+                               coherent_semantic_attention_reference, feature_hole_mask)
+from csa_lib.engine.csa_chain import chain_backend
 from conftest import centre_mask
 
 
@@ -265,7 +265,8 @@ def test_chain_backend_falls_back_to_torch(monkeypatch):
 TRITON_CHECK = """
 import torch
 from csa_lib import csa_layer
-assert csa_layer.chain_backend(torch.device("cpu")) == "triton"
+from csa_lib.engine.csa_chain import chain_backend
+assert chain_backend(torch.device("cpu")) == "triton"
 torch.manual_seed(0)
 x = torch.randn(3, 5, 6, 6, dtype=torch.float64).abs().requires_grad_()
 hole = torch.rand(3, 1, 6, 6) < 0.4

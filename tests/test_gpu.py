@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from csa_lib.csa_layer import (chain_backend, coherent_chain, coherent_chain_autograd, coherent_semantic_attention,
+from csa_lib.csa_layer import (coherent_chain, coherent_chain_autograd, coherent_semantic_attention,
                                coherent_semantic_attention_reference)
+from csa_lib.engine.csa_chain import chain_backend
 from test_csa_layer import chain_inputs, random_holes
 
 pytestmark = pytest.mark.gpu
