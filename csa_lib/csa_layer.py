@@ -107,31 +107,6 @@ def coherent_chain(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tu
     return y.transpose(0, 1), a.t(), b.t()  # (B,T,C), (B,T), (B,T)
 
 
-def coherent_chain_autograd(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The same chain as `coherent_chain`, differentiated by autograd through a per-step loop (the
-    implementation before the custom function; kept as a second reference for tests and benchmarks)."""
-    B, T, C = m_bar.shape
-    ragged = not bool(valid.all())
-    m_bar_t, xq_hat_t, d_max_t = m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t()  # (T,B,C) (T,B,C) (T,B)
-    valid_t = valid.t()[:, :, None]  # (T,B,1)
-    prev = m_bar_t[0]  # (B,C) m_0 = m̄_{p_0}
-    outputs, w_prev, w_match = [prev], [torch.zeros_like(d_max_t[0])], [torch.ones_like(d_max_t[0])]
-    for t in range(1, T):
-        d_ad = (prev * xq_hat_t[t]).sum(dim=1)  # (B,) D_ad = <m_{i-1}, x̂_{p_i}>
-        denom = d_ad + d_max_t[t]  # (B,)
-        if ragged:  # padded steps keep prev; a safe denominator keeps their (unused) values finite
-            denom = torch.where(valid_t[t, :, 0], denom, torch.ones_like(denom))
-        a_new, a_ori = d_ad / denom, d_max_t[t] / denom  # (B,), (B,)
-        y_t = a_new[:, None] * prev + a_ori[:, None] * m_bar_t[t]  # (B,C)
-        if ragged:
-            y_t = torch.where(valid_t[t], y_t, prev)
-        outputs.append(y_t)
-        w_prev.append(a_new)
-        w_match.append(a_ori)
-        prev = y_t
-    return torch.stack(outputs, dim=1), torch.stack(w_prev, dim=1), torch.stack(w_match, dim=1)
-
-
 MatchFn = Callable[[Tensor, int], Tensor]  # (known (B,N) bool, T) -> (B,T) raster indices of known cells
 
 
