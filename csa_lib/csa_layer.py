@@ -1,28 +1,39 @@
-"""The Coherent Semantic Attention (CSA) layer, batched, exactly as the original code computes it.
+"""Coherent Semantic Attention (CSA, Liu et al., ICCV 2019), batched, exactly as the original code computes it.
 
-Notation (paper, and `docs/csa_spec.md` §4): the layer sees a feature map x of C-vectors
-x_p, one per raster position p = row * W + col. K = known positions, M = hole positions, both in
-raster order. Patches are 1x1, so a "patch" is one feature vector.
+CSA fills the hole of a feature map from its known part, one hole patch after another, so that each
+filled patch both resembles the known context and agrees with the patch filled before it. The layer
+sees a feature map x of C-vectors x_p, one per raster position p = row * W + col; M = the hole
+positions, M̄ = the known ones (`feature_hole_mask` finds M at the feature level), both in raster
+order. Patches are 1x1, so a patch m_i is one feature vector. Notation as in the paper; what the
+original code does where the paper differs is in `docs/csa_spec.md` §4.
 
-**Search** (all hole positions at once). For a hole position p and a known candidate k the score is
-the half-normalised correlation
+**Search** (all hole positions at once; `search_matches`). Each hole patch is compared with every
+known patch by cross-correlation, and its best match is kept:
 
-    D(p, k) = < x_p , x_k / (||x_k|| + 1e-8) >          (only the candidate is normalised)
+    D(p, k) = < x_p , x_k / (||x_k|| + 1e-8) >          (p in M, k in M̄; only the candidate is normalised)
+    m̄_p = x_{k*},  k* = argmax_k D(p, k),  D_max(p) = D(p, k*)       (hard argmax, no softmax)
 
-and the best match is m̄_p = x_{k*} with k* = argmax_k D(p, k) (hard argmax, no softmax);
-D_max(p) = D(p, k*). In code: `search_matches`.
+(the paper normalises both vectors; the original code, followed here, only the candidate: the
+same argmax, other blend weights).
 
-**Generate** (sequential: raster order over hole positions only; `generate_in_raster_order`, made one
-autograd node by `coherent_chain`). With m_{i-1} the already generated feature of the previous hole
-position in raster order (not necessarily a neighbour):
+**Generate** (sequential, in raster order over the hole positions p_1, p_2, ... only; `coherent_chain`).
+The first hole patch is its match, m_1 = m̄_{p_1}; each later one blends the previously generated
+patch m_{i-1} (the previous hole position in raster order, not necessarily a neighbour) with its own
+match, weighted by how similar each is to it:
 
     D_ad(i) = < m_{i-1} , x_{p_i} / (||x_{p_i}|| + 1e-8) >
     m_i     = D_ad / (D_ad + D_max) * m_{i-1}  +  D_max / (D_ad + D_max) * m̄_{p_i}
+            =        a_new          * m_{i-1}  +         a_ori          * m̄_{p_i}
 
-and m_0 = m̄_{p_0}. The weights are plain ratios (no clamp), as in the original. Known positions
-are returned unchanged. Each sample of a batch has its own mask (the original cached the hole
-indices of its first call); gradients are autograd's, through this exact forward (the original used a
-truncated-integer straight-through backward).
+The weights are plain ratios (no clamp), as in the original. Known positions are returned unchanged.
+
+**The forward** (`coherent_semantic_attention`, and `CSALayer` as a module) runs both steps on a
+batch where each sample has its own mask (the original cached the hole indices of its first call),
+and can return what it did (`CSAAttention`: matches, weights, scores). Its gradients are the exact
+derivative of this forward (the original used a truncated-integer straight-through backward); the
+hand-written backward and the Triton kernels that compute them live in `csa_lib/engine/` (the end of
+this file says where). `coherent_semantic_attention_reference` is the same method as a slow literal
+loop, for tests and benchmarks.
 """
 from __future__ import annotations
 
@@ -50,6 +61,44 @@ def feature_hole_mask(mask: Tensor, steps: int = 3) -> Tensor:
     for _ in range(steps):
         m = F.avg_pool2d(m, kernel_size=4, stride=2, padding=1, count_include_pad=True)
     return m > FEATURE_MASK_THRESHOLD  # (B,1,h,w)
+
+
+# --------------------------------------------------------------------------------------------
+# Search: the best known match m̄ of every hole patch, and its score D_max
+# --------------------------------------------------------------------------------------------
+def normalise_features(xf: Tensor) -> Tensor:
+    """x̂: feature vectors (B,N,C) each divided by its norm + EPS, as the search and the generate step use them."""
+    return xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
+
+
+def search_matches(xq: Tensor, x_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The search step: queries xq (B,T,C) vs normalised candidates x_hat (B,N,C), known (B,N) bool ->
+    scores D (B,T,N) (-inf at hole candidates), best known match k* (B,T) and D_max (B,T)."""
+    scores = torch.bmm(xq, x_hat.transpose(1, 2))  # (B,T,N)
+    scores = scores.masked_fill(~known[:, None, :], float("-inf"))  # hole cells are never candidates
+    max_score, best = scores.max(dim=2)  # (B,T), (B,T): first maximum in raster order on ties
+    return scores, best, max_score
+
+
+# --------------------------------------------------------------------------------------------
+# Generate: the hole patches in raster order, each a blend of m_{i-1} and its match
+# --------------------------------------------------------------------------------------------
+def coherent_chain(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The generate step: m̄ (B,T,C), q = x̂ at the hole cells (B,T,C), D_max (B,T), valid (B,T) bool
+    -> generated m (B,T,C), a_new (B,T), a_ori (B,T) (a_new = 0, a_ori = 1 at the first hole cell).
+
+    Per sample, over its T hole cells in raster order: m_1 = m̄_1, then m_i = a_new m_{i-1} + a_ori m̄_i
+    with D_ad = <m_{i-1}, q_i> (module docstring). One autograd node (`engine.csa_chain.CoherentChain`:
+    its torch loops, or Triton kernels on CUDA); entries at padded steps (valid False) are meaningless.
+    """
+    y, a, b = CoherentChain.apply(m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t(), valid.t())
+    return y.transpose(0, 1), a.t(), b.t()  # (B,T,C), (B,T), (B,T)
+
+
+# --------------------------------------------------------------------------------------------
+# The faithful forward, and its module form
+# --------------------------------------------------------------------------------------------
+MatchFn = Callable[[Tensor, int], Tensor]  # (known (B,N) bool, T) -> (B,T) raster indices of known cells
 
 
 @dataclass
@@ -81,33 +130,6 @@ class CSAAttention:
         if len(found) == 0:
             raise ValueError(f"cell ({row}, {col}) of sample {sample} is not a hole cell")
         return self.scores[sample, found[0, 0]].reshape(h, w)  # (h, w)
-
-
-def normalise_features(xf: Tensor) -> Tensor:
-    """x̂: feature vectors (B,N,C) each divided by its norm + EPS, as the search and the generate step use them."""
-    return xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
-
-
-def search_matches(xq: Tensor, x_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The search step: queries xq (B,T,C) vs normalised candidates x_hat (B,N,C), known (B,N) bool ->
-    scores D (B,T,N) (-inf at hole candidates), best known match k* (B,T) and D_max (B,T)."""
-    scores = torch.bmm(xq, x_hat.transpose(1, 2))  # (B,T,N)
-    scores = scores.masked_fill(~known[:, None, :], float("-inf"))  # hole cells are never candidates
-    max_score, best = scores.max(dim=2)  # (B,T), (B,T): first maximum in raster order on ties
-    return scores, best, max_score
-
-
-def coherent_chain(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The generate step: m̄ (B,T,C), q = x̂ at the hole cells (B,T,C), D_max (B,T), valid (B,T) bool
-    -> generated y (B,T,C), a_new (B,T), a_ori (B,T) (a_new = 0, a_ori = 1 at the first hole cell).
-
-    One autograd node (`engine.csa_chain.CoherentChain`); entries at padded steps (valid False) are meaningless.
-    """
-    y, a, b = CoherentChain.apply(m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t(), valid.t())
-    return y.transpose(0, 1), a.t(), b.t()  # (B,T,C), (B,T), (B,T)
-
-
-MatchFn = Callable[[Tensor, int], Tensor]  # (known (B,N) bool, T) -> (B,T) raster indices of known cells
 
 
 def coherent_semantic_attention(
@@ -234,6 +256,19 @@ class CSALayer(nn.Module):
         return coherent_semantic_attention(x, hole, return_attention, self.match_fn)
 
 
+# --------------------------------------------------------------------------------------------
+# Elsewhere: the custom backward and the kernels
+# --------------------------------------------------------------------------------------------
+# `coherent_chain` hands the recurrence to `csa_lib/engine/`:
+# - `engine/csa_chain.py`: the chain as one autograd function (`CoherentChain`), with the torch loops of
+#   the forward and of its hand-written backward (the reverse recurrence, derived in its docstring);
+#   `chain_backend` picks the loops or the kernels (CSA_TRITON=0 forces the loops).
+# - `engine/csa_triton.py`: the same forward and backward as two Triton kernels, one program per sample.
+
+
+# --------------------------------------------------------------------------------------------
+# The slow literal reference (tests, benchmarks)
+# --------------------------------------------------------------------------------------------
 def coherent_semantic_attention_reference(x: Tensor, hole: Tensor) -> Tensor:
     """Slow literal CSA, one sample and one hole cell at a time, straight from the spec's pseudo-code.
 
