@@ -14,7 +14,9 @@ import os
 import statistics
 import time
 
+import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from csa_lib.csa_layer import coherent_semantic_attention, coherent_semantic_attention_reference, feature_hole_mask
 from csa_lib.engine.csa_chain import chain_backend
@@ -29,7 +31,6 @@ def make_inputs(batch: int, mask_kind: str, device: torch.device) -> tuple[torch
         mask = torch.zeros(batch, 1, 256, 256)
         mask[..., 68:188, 68:188] = 1
     else:
-        import numpy as np
         rng = np.random.default_rng(0)
         mask = torch.stack([torch.from_numpy(irregular_mask(256, rng, (0.2, 0.3)))[None] for _ in range(batch)])
     return x.to(device), feature_hole_mask(mask).to(device)
@@ -52,7 +53,6 @@ def timeit(fn, repeats: int, device: torch.device) -> float:
 
 def launches(fn, device: torch.device) -> int:
     """Operator calls the profiler sees at top level (CPU) or CUDA kernels launched (CUDA) by one fn()."""
-    from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         fn()

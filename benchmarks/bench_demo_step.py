@@ -18,6 +18,7 @@ import torch
 
 from bench_train import interleaved_times, make_batch
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 
 from csa_lib.config import Config
 from csa_lib.model import DilatedDown
@@ -33,7 +34,6 @@ def use(variant: str) -> None:
 
 def breakdown(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
     """Self CPU time of one step by operator family (top rows)."""
-    from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         trainer.train_step(batch)
     total = sum(e.self_cpu_time_total for e in prof.key_averages())

@@ -1,9 +1,14 @@
 """The batched CSA layer against two slow literal references, plus its edge cases and gradients."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
+from csa_lib import csa_layer
 from csa_lib.csa_layer import (CSALayer, coherent_chain, coherent_semantic_attention,
                                coherent_semantic_attention_reference, feature_hole_mask)
 from csa_lib.engine.csa_chain import chain_backend
@@ -251,7 +256,7 @@ def test_layer_gradients_match_autograd_through_the_literal_reference():
 
 
 def test_chain_backend_falls_back_to_torch(monkeypatch):
-    from csa_lib.engine import csa_triton
+    from csa_lib.engine import csa_triton  # here, not at the top: it imports Triton, which is slow
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.delenv("CSA_TRITON", raising=False)
     cuda = torch.device("cuda")
@@ -290,9 +295,6 @@ print("triton-ok")
 def test_triton_kernels_match_the_reference_in_the_interpreter():
     # the CUDA kernels, run by Triton's CPU interpreter (it must be switched on before triton imports)
     pytest.importorskip("triton")
-    import os
-    import subprocess
-    import sys
     env = {**os.environ, "TRITON_INTERPRET": "1", "CSA_TRITON": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", TRITON_CHECK], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and "triton-ok" in done.stdout, done.stderr[-3000:]
@@ -303,9 +305,7 @@ def test_training_step_losses_unchanged_by_the_custom_chain(tiny_cfg, monkeypatc
     # chain) and with autograd through the literal reference in its place. Gradients, not weights after
     # Adam: Adam moves every weight by about lr * sign(g) in its first steps, so a round-off-sized
     # gradient whose sign flips would move a weight by 2 lr.
-    from csa_lib import csa_layer
-    from csa_lib.train import Trainer
-    from conftest import centre_mask
+    from csa_lib.train import Trainer  # here, not at the top: only this test trains
     batch = {"image": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1,
              "mask": centre_mask(2, 64)}
     batch["mask"][1, :, 4:20, 30:60] = 1.0  # ragged: the two samples have different hole counts

@@ -7,6 +7,7 @@ import torch
 
 from csa_lib.csa_layer import coherent_chain, coherent_semantic_attention, coherent_semantic_attention_reference
 from csa_lib.engine.csa_chain import chain_backend
+from conftest import centre_mask
 from test_csa_layer import chain_inputs, random_holes
 
 pytestmark = pytest.mark.gpu
@@ -59,8 +60,7 @@ def test_cuda_layer_matches_the_literal_reference_in_float64():
 
 
 def test_amp_training_step_on_cuda_is_finite(tiny_cfg):
-    from csa_lib.train import Trainer
-    from conftest import centre_mask
+    from csa_lib.train import Trainer  # here, not at the top: only this test trains
     trainer = Trainer(tiny_cfg.replace(amp=True), device="cuda")
     batch = {"image": torch.rand(2, 3, 64, 64) * 2 - 1, "mask": centre_mask(2, 64)}
     logs = trainer.train_step(batch)
