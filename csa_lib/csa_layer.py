@@ -138,9 +138,10 @@ def coherent_semantic_attention(
     """CSA forward: x (B,C,h,w), hole (B,1,h,w) bool -> y (B,C,h,w) [, CSAAttention].
 
     Batched search, then the raster-order coherent chain over each sample's own hole cells; known
-    cells are unchanged. Differentiable by autograd; works on any device and float dtype (half
-    precision inputs are computed in float32 and cast back). A sample without holes is returned as
-    is; a sample whose cells are all holes has nothing to copy from and raises ValueError.
+    cells are unchanged. Exactly differentiable (the chain's backward: `engine.csa_chain`); works on
+    any device and float dtype (half precision inputs are computed in float32 and cast back). A
+    sample without holes is returned as is; a sample whose cells are all holes has nothing to copy
+    from and raises ValueError.
     `match_fn` (ablations, `csa_lib.ablation`) replaces the best matches k* by the known cells it
     picks; D_max keeps the search's value, so only the copied feature changes.
     """
