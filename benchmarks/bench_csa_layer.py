@@ -1,21 +1,25 @@
 """Batched CSA layer vs the literal per-sample loop, at B=8, C=512, 32x32 (the 256-px model's level).
 
 Prints times and the speed-up on the CPU, and on CUDA when present; then forward and backward times
-and operator / kernel launches per call (from torch.profiler) of the chain as one autograd function
-(`coherent_chain`, Triton on CUDA) against autograd through the per-step loop (`coherent_chain_autograd`,
-the code before), measured interleaved. Usage:
+and operator / kernel launches per call (from torch.profiler) of the layer in training, for each
+backend of the chain (`engine.csa_chain`: the torch loops, and on CUDA the Triton kernels), measured
+interleaved. (Until issue 19 this also timed autograd through a per-step loop, the code before the
+custom backward: 1.07x on a CPU demo step, benchmarks/README.md.) Usage:
     python benchmarks/bench_csa_layer.py [--batch 8] [--repeats 5] [--mask centre|irregular]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
+import numpy as np
 import torch
+from torch.profiler import ProfilerActivity, profile
 
-from csa_lib import csa_layer
 from csa_lib.csa_layer import coherent_semantic_attention, coherent_semantic_attention_reference, feature_hole_mask
+from csa_lib.engine.csa_chain import chain_backend
 from csa_lib.masks import irregular_mask
 
 
@@ -27,7 +31,6 @@ def make_inputs(batch: int, mask_kind: str, device: torch.device) -> tuple[torch
         mask = torch.zeros(batch, 1, 256, 256)
         mask[..., 68:188, 68:188] = 1
     else:
-        import numpy as np
         rng = np.random.default_rng(0)
         mask = torch.stack([torch.from_numpy(irregular_mask(256, rng, (0.2, 0.3)))[None] for _ in range(batch)])
     return x.to(device), feature_hole_mask(mask).to(device)
@@ -50,7 +53,6 @@ def timeit(fn, repeats: int, device: torch.device) -> float:
 
 def launches(fn, device: torch.device) -> int:
     """Operator calls the profiler sees at top level (CPU) or CUDA kernels launched (CUDA) by one fn()."""
-    from torch.profiler import ProfilerActivity, profile
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         fn()
@@ -64,17 +66,17 @@ def launches(fn, device: torch.device) -> int:
 
 
 def chain_comparison(x: torch.Tensor, hole: torch.Tensor, repeats: int, device: torch.device) -> None:
-    """Forward, backward and launches per call of the layer with the new and the old chain, interleaved."""
-    chains = {"autograd loop (before)": csa_layer.coherent_chain_autograd, "custom function": csa_layer.coherent_chain}
-    new = csa_layer.coherent_chain
+    """Forward, backward and launches per call of the layer with each chain backend on `device`, interleaved."""
+    backends = {"torch loops": "0"} | ({"triton kernels": "1"} if chain_backend(device) == "triton" else {})
     xg = x.clone().requires_grad_()
     grad = torch.randn_like(x)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    times = {name: {"fwd": [], "bwd": []} for name in chains}
+    times = {name: {"fwd": [], "bwd": []} for name in backends}
+    switch = os.environ.get("CSA_TRITON")
     try:
         for _ in range(repeats + 1):  # the first round warms up
-            for name, chain in chains.items():
-                csa_layer.coherent_chain = chain
+            for name, flag in backends.items():
+                os.environ["CSA_TRITON"] = flag  # read by chain_backend at every call
                 sync()
                 t0 = time.perf_counter()
                 y = coherent_semantic_attention(xg, hole)
@@ -87,22 +89,24 @@ def chain_comparison(x: torch.Tensor, hole: torch.Tensor, repeats: int, device: 
                 times[name]["bwd"].append(t2 - t1)
                 xg.grad = None
         counts = {}
-        for name, chain in chains.items():
-            csa_layer.coherent_chain = chain
+        for name, flag in backends.items():
+            os.environ["CSA_TRITON"] = flag
             with torch.no_grad():
                 fwd_n = launches(lambda: coherent_semantic_attention(x, hole), device)
             y = coherent_semantic_attention(xg, hole)
             bwd_n = launches(lambda: y.backward(grad), device)
             counts[name] = (fwd_n, bwd_n)
     finally:
-        csa_layer.coherent_chain = new
-    base = {k: statistics.median(v[1:]) for k, v in times["autograd loop (before)"].items()}
-    backend = csa_layer.chain_backend(device)
-    for name in chains:
+        if switch is None:
+            os.environ.pop("CSA_TRITON", None)
+        else:
+            os.environ["CSA_TRITON"] = switch
+    base = {k: statistics.median(v[1:]) for k, v in times["torch loops"].items()}
+    for name in backends:
         fwd, bwd = (statistics.median(times[name][k][1:]) for k in ("fwd", "bwd"))
         print(f"  {name:24s} forward {fwd * 1e3:8.1f} ms  backward {bwd * 1e3:8.1f} ms  "
               f"(x{base['fwd'] / fwd:4.2f} / x{base['bwd'] / bwd:4.2f})  launches/call: forward {counts[name][0]}, "
-              f"backward {counts[name][1]}" + (f"  [{backend}]" if chains[name] is new else ""))
+              f"backward {counts[name][1]}")
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Training step at the demo configuration (scripts/train_demo_model.sh: 128 px, ngf = ndf = 16, batch 8,
-mixed masks, no VGG), three variants interleaved in one process: autograd through the CSA loop with
-PyTorch's dilated down convs (the code before), the CSA chain as one autograd function, and that plus
-`model.DilatedDown` (the dilated convs as plain convs over the odd pixels, the code now); then a
-torch.profiler breakdown of one step.
+mixed masks, no VGG), two variants interleaved in one process: PyTorch's dilated down convs (the
+code before) and `model.DilatedDown` (the dilated convs as plain convs over the odd pixels, the code
+now); then a torch.profiler breakdown of one step. (Until issue 19 a third variant ran autograd
+through a per-step CSA loop, the code before the custom chain: 1.07x, benchmarks/README.md.)
 
     python benchmarks/bench_demo_step.py [--rounds 5] [--threads 2] [--image-size 256 --ngf 64 --ndf 64 --batch 1]
 """
@@ -18,26 +18,22 @@ import torch
 
 from bench_train import interleaved_times, make_batch
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 
-from csa_lib import csa_layer
 from csa_lib.config import Config
 from csa_lib.model import DilatedDown
 from csa_lib.train import Trainer
 
 FAST_DOWN = DilatedDown.forward
-# name -> (CSA chain, DilatedDown.forward)
-VARIANTS = {"before (autograd loop)": (csa_layer.coherent_chain_autograd, nn.Conv2d.forward),
-            "custom chain": (csa_layer.coherent_chain, nn.Conv2d.forward),
-            "+ DilatedDown (now)": (csa_layer.coherent_chain, FAST_DOWN)}
+VARIANTS = {"dilated convs (before)": nn.Conv2d.forward, "DilatedDown (now)": FAST_DOWN}  # name -> DilatedDown.forward
 
 
 def use(variant: str) -> None:
-    csa_layer.coherent_chain, DilatedDown.forward = VARIANTS[variant]
+    DilatedDown.forward = VARIANTS[variant]
 
 
 def breakdown(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
     """Self CPU time of one step by operator family (top rows)."""
-    from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         trainer.train_step(batch)
     total = sum(e.self_cpu_time_total for e in prof.key_averages())
@@ -49,7 +45,7 @@ def breakdown(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Interleave the two chains for `rounds` rounds of `steps` steps; print medians, the ratio and a profile."""
+    """Interleave the variants for `rounds` rounds of `steps` steps; print medians, the ratio and a profile."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=2, help="steps per variant per round")
@@ -72,12 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.mask_type == "mixed":  # half centre holes, half irregular, as MaskSource('mixed') draws them
         batch["mask"][::2] = make_batch(args.batch, args.image_size, "center")["mask"][::2]
     try:
-        # each call sets its variant first (two attribute assignments, nothing next to a step)
+        # each call sets its variant first (one attribute assignment, nothing next to a step)
         times = interleaved_times({name: (lambda n=name: (use(n), trainer.train_step(batch))) for name in VARIANTS},
                                   args.rounds, args.steps)
         print(f"{args.image_size} px, ngf {args.ngf}, ndf {args.ndf}, batch {args.batch}, {args.mask_type} masks, "
               f"{torch.get_num_threads()} threads, medians of {args.rounds} interleaved rounds of {args.steps} steps")
-        base = statistics.median(times["before (autograd loop)"])
+        base = statistics.median(times["dilated convs (before)"])
         for name, values in times.items():
             med = statistics.median(values)
             print(f"  {name:24s} {med:7.3f} s/step  {args.batch / med:6.2f} img/s  x{base / med:4.2f}  "
@@ -88,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  profile, {name}:")
                 breakdown(trainer, batch)
     finally:
-        use("+ DilatedDown (now)")
+        use("DilatedDown (now)")
     return 0
 
 

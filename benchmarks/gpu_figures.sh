@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU figure of issue 14 in one run (target: under 8 minutes on one H200), from the repository root:
 #   bash benchmarks/gpu_figures.sh            (PY=path/to/python to choose the interpreter)
-# 1. the `gpu` test tier; 2. the CSA layer forward/backward and kernel launches per call (custom function
-# with Triton kernels against autograd through the loop); 3. training img/s at 256 px, full width, AMP,
+# 1. the `gpu` test tier; 2. the CSA layer forward/backward and kernel launches per call (the chain's
+# Triton kernels against its torch loops); 3. training img/s at 256 px, full width, AMP,
 # batch 8 / 32 / 64, with peak memory; 4. inference img/s in bf16 at batch 64, with peak memory.
 set -uo pipefail
 PY=${PY:-python}

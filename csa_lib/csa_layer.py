@@ -1,38 +1,50 @@
-"""The Coherent Semantic Attention (CSA) layer, batched, exactly as the original code computes it.
+"""Coherent Semantic Attention (CSA, Liu et al., ICCV 2019), batched, exactly as the original code computes it.
 
-Notation (paper, and `docs/csa_spec.md` §4): the layer sees a feature map x of C-vectors
-x_p, one per raster position p = row * W + col. K = known positions, M = hole positions, both in
-raster order. Patches are 1x1, so a "patch" is one feature vector.
+CSA fills the hole of a feature map from its known part, one hole patch after another, so that each
+filled patch both resembles the known context and agrees with the patch filled before it. The layer
+sees a feature map x of C-vectors x_p, one per raster position p = row * W + col; M = the hole
+positions, M̄ = the known ones (`feature_hole_mask` finds M at the feature level), both in raster
+order. Patches are 1x1, so a patch m_i is one feature vector. Notation as in the paper; what the
+original code does where the paper differs is in `docs/csa_spec.md` §4.
 
-**Search** (all hole positions at once). For a hole position p and a known candidate k the score is
-the half-normalised correlation
+**Search** (all hole positions at once; `search_matches`). Each hole patch is compared with every
+known patch by cross-correlation, and its best match is kept:
 
-    D(p, k) = < x_p , x_k / (||x_k|| + 1e-8) >          (only the candidate is normalised)
+    D(p, k) = < x_p , x_k / (||x_k|| + 1e-8) >          (p in M, k in M̄; only the candidate is normalised)
+    m̄_p = x_{k*},  k* = argmax_k D(p, k),  D_max(p) = D(p, k*)       (hard argmax, no softmax)
 
-and the best match is m̄_p = x_{k*} with k* = argmax_k D(p, k) (hard argmax, no softmax);
-D_max(p) = D(p, k*). In code: `search_matches`.
+(the paper normalises both vectors; the original code, followed here, only the candidate: the
+same argmax, other blend weights).
 
-**Generate** (sequential: raster order over hole positions only; `generate_in_raster_order`, made one
-autograd node by `coherent_chain`). With m_{i-1} the already generated feature of the previous hole
-position in raster order (not necessarily a neighbour):
+**Generate** (sequential, in raster order over the hole positions p_1, p_2, ... only; `coherent_chain`).
+The first hole patch is its match, m_1 = m̄_{p_1}; each later one blends the previously generated
+patch m_{i-1} (the previous hole position in raster order, not necessarily a neighbour) with its own
+match, weighted by how similar each is to it:
 
     D_ad(i) = < m_{i-1} , x_{p_i} / (||x_{p_i}|| + 1e-8) >
     m_i     = D_ad / (D_ad + D_max) * m_{i-1}  +  D_max / (D_ad + D_max) * m̄_{p_i}
+            =        a_new          * m_{i-1}  +         a_ori          * m̄_{p_i}
 
-and m_0 = m̄_{p_0}. The weights are plain ratios (no clamp), as in the original. Known positions
-are returned unchanged. Each sample of a batch has its own mask (the original cached the hole
-indices of its first call); gradients are autograd's, through this exact forward (the original used a
-truncated-integer straight-through backward).
+The weights are plain ratios (no clamp), as in the original. Known positions are returned unchanged.
+
+**The forward** (`coherent_semantic_attention`, and `CSALayer` as a module) runs both steps on a
+batch where each sample has its own mask (the original cached the hole indices of its first call),
+and can return what it did (`CSAAttention`: matches, weights, scores). Its gradients are the exact
+derivative of this forward (the original used a truncated-integer straight-through backward); the
+hand-written backward and the Triton kernels that compute them live in `csa_lib/engine/` (the end of
+this file says where). `coherent_semantic_attention_reference` is the same method as a slow literal
+loop, for tests and benchmarks.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .engine.csa_chain import CoherentChain
 
 EPS = 1e-8
 FEATURE_MASK_THRESHOLD = 5.0 / 16.0
@@ -49,6 +61,44 @@ def feature_hole_mask(mask: Tensor, steps: int = 3) -> Tensor:
     for _ in range(steps):
         m = F.avg_pool2d(m, kernel_size=4, stride=2, padding=1, count_include_pad=True)
     return m > FEATURE_MASK_THRESHOLD  # (B,1,h,w)
+
+
+# --------------------------------------------------------------------------------------------
+# Search: the best known match m̄ of every hole patch, and its score D_max
+# --------------------------------------------------------------------------------------------
+def normalise_features(xf: Tensor) -> Tensor:
+    """x̂: feature vectors (B,N,C) each divided by its norm + EPS, as the search and the generate step use them."""
+    return xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
+
+
+def search_matches(xq: Tensor, x_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The search step: queries xq (B,T,C) vs normalised candidates x_hat (B,N,C), known (B,N) bool ->
+    scores D (B,T,N) (-inf at hole candidates), best known match k* (B,T) and D_max (B,T)."""
+    scores = torch.bmm(xq, x_hat.transpose(1, 2))  # (B,T,N)
+    scores = scores.masked_fill(~known[:, None, :], float("-inf"))  # hole cells are never candidates
+    max_score, best = scores.max(dim=2)  # (B,T), (B,T): first maximum in raster order on ties
+    return scores, best, max_score
+
+
+# --------------------------------------------------------------------------------------------
+# Generate: the hole patches in raster order, each a blend of m_{i-1} and its match
+# --------------------------------------------------------------------------------------------
+def coherent_chain(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The generate step: m̄ (B,T,C), q = x̂ at the hole cells (B,T,C), D_max (B,T), valid (B,T) bool
+    -> generated m (B,T,C), a_new (B,T), a_ori (B,T) (a_new = 0, a_ori = 1 at the first hole cell).
+
+    Per sample, over its T hole cells in raster order: m_1 = m̄_1, then m_i = a_new m_{i-1} + a_ori m̄_i
+    with D_ad = <m_{i-1}, q_i> (module docstring). One autograd node (`engine.csa_chain.CoherentChain`:
+    its torch loops, or Triton kernels on CUDA); entries at padded steps (valid False) are meaningless.
+    """
+    y, a, b = CoherentChain.apply(m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t(), valid.t())
+    return y.transpose(0, 1), a.t(), b.t()  # (B,T,C), (B,T), (B,T)
+
+
+# --------------------------------------------------------------------------------------------
+# The faithful forward, and its module form
+# --------------------------------------------------------------------------------------------
+MatchFn = Callable[[Tensor, int], Tensor]  # (known (B,N) bool, T) -> (B,T) raster indices of known cells
 
 
 @dataclass
@@ -82,195 +132,16 @@ class CSAAttention:
         return self.scores[sample, found[0, 0]].reshape(h, w)  # (h, w)
 
 
-def normalise_features(xf: Tensor) -> Tensor:
-    """x̂: feature vectors (B,N,C) each divided by its norm + EPS, as the search and the generate step use them."""
-    return xf / (xf.norm(dim=2, keepdim=True) + EPS)  # (B,N,C)
-
-
-def search_matches(xq: Tensor, x_hat: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The search step: queries xq (B,T,C) vs normalised candidates x_hat (B,N,C), known (B,N) bool ->
-    scores D (B,T,N) (-inf at hole candidates), best known match k* (B,T) and D_max (B,T)."""
-    scores = torch.bmm(xq, x_hat.transpose(1, 2))  # (B,T,N)
-    scores = scores.masked_fill(~known[:, None, :], float("-inf"))  # hole cells are never candidates
-    max_score, best = scores.max(dim=2)  # (B,T), (B,T): first maximum in raster order on ties
-    return scores, best, max_score
-
-
-# --------------------------------------------------------------------------------------------
-# The generate step's chain as one autograd node
-# --------------------------------------------------------------------------------------------
-# Per sample, over its hole cells t = 0..T-1 in raster order (m̄_t = match, q_t = x̂_{p_t}):
-#
-#     y_0 = m̄_0;   d_t = <y_{t-1}, q_t>,  s_t = d_t + D_max,t,  a_t = d_t / s_t,  b_t = D_max,t / s_t,
-#     y_t = a_t y_{t-1} + b_t m̄_t                                                   (t >= 1)
-#
-# Its backward is the reverse recurrence. With g_t = dL/dy_t (the output's gradient plus what later
-# steps send back) and e_t = <g_t, y_{t-1} - m̄_t>:
-#
-#     dL/dm̄_t = b_t g_t,   dL/dd_t = e_t D_max,t / s_t²,   dL/dD_max,t = -e_t d_t / s_t²,
-#     dL/dq_t = (dL/dd_t) y_{t-1},   g_{t-1} = dL/dy_{t-1} + a_t g_t + (dL/dd_t) q_t
-#
-# and dL/dm̄_0 = g_0. Autograd through the loop records ~36 nodes per step and, for each per-step
-# index, a zero-filled full-size gradient; this function records one node and runs about 4 tensor
-# ops per step backward and 6 forward (on CUDA: one Triton kernel per direction, one program per sample).
-# Padded steps (t >= the sample's hole count) get a = 1, b = 0: they carry y_{t-1} and send nothing back.
-
-def _chain_scalars_valid(a: Tensor, b: Tensor, d: Tensor, s: Tensor, d_max: Tensor,
-                         valid: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Weights and backward factors (T,B) of a forward pass: a, b, k_d = D_max / s², k_dmax = d / s².
-
-    Padded steps (valid False) get a = 1, b = 0, k_d = k_dmax = 0 (they carry y_{t-1} and send no
-    gradient); step 0 gets a = 0, b = 1, k = 0 (y_0 = m̄_0).
-    """
-    s2 = s * s  # (T,B)
-    k_d = torch.where(valid, d_max / s2, torch.zeros_like(s))  # (T,B)
-    k_dmax = torch.where(valid, d / s2, torch.zeros_like(s))  # (T,B)
-    a = torch.where(valid, a, torch.ones_like(a))  # (T,B)
-    b = torch.where(valid, b, torch.zeros_like(b))  # (T,B)
-    a[0], b[0], k_d[0], k_dmax[0] = 0.0, 1.0, 0.0, 0.0
-    return a, b, k_d, k_dmax
-
-
-def generate_in_raster_order(m_bar: Tensor, q: Tensor, d_max: Tensor) -> tuple[Tensor, ...]:
-    """The generate step's recurrence (module docstring, **Generate**), hole cell after hole cell:
-    m̄ (T,B,C), q = x̂ (T,B,C), D_max (T,B) -> y (T,B,C), a = a_new, b = a_ori, d = D_ad, s = d + D_max (T,B).
-
-    Time-major and without a graph: the forward of `coherent_chain` on the torch backend (csa_triton
-    runs the same loop as one kernel). Padded steps are computed like the others (the caller drops them).
-    """
-    T = m_bar.shape[0]
-    y = torch.empty_like(m_bar)  # (T,B,C)
-    d, s, a, b = (torch.zeros_like(d_max) for _ in range(4))  # (T,B) each
-    y[0] = m_bar[0]
-    ys, ms, qs, dms = y.unbind(0), m_bar.unbind(0), q.unbind(0), d_max.unbind(0)
-    ds, ss, as_, bs = d.unbind(0), s.unbind(0), a.unbind(0), b.unbind(0)
-    prev = ys[0]  # (B,C)
-    for t in range(1, T):
-        torch.linalg.vecdot(prev, qs[t], out=ds[t])  # (B,) D_ad = <m_{i-1}, x̂_{p_i}>
-        torch.add(ds[t], dms[t], out=ss[t])  # (B,)
-        torch.div(ds[t], ss[t], out=as_[t])  # (B,) a_new
-        torch.div(dms[t], ss[t], out=bs[t])  # (B,) a_ori
-        torch.mul(prev, as_[t][:, None], out=ys[t])  # (B,C)
-        ys[t].addcmul_(ms[t], bs[t][:, None])  # (B,C) a_new m_{i-1} + a_ori m̄_i
-        prev = ys[t]
-    return y, a, b, d, s
-
-
-def _chain_backward_torch(grad_y: Tensor, y: Tensor, m_bar: Tensor, q: Tensor, a: Tensor, b: Tensor,
-                          k_d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Reverse loop: g (T,B,C) = dL/dy_t with later steps' share, and e (T,B), gd = dL/dd (T,B)."""
-    T = y.shape[0]
-    g = torch.empty_like(y)  # (T,B,C)
-    e, gd = torch.zeros_like(a), torch.zeros_like(a)  # (T,B)
-    g[T - 1] = grad_y[T - 1]
-    v = y[:-1] - m_bar[1:]  # (T-1,B,C) y_{t-1} - m̄_t
-    gs, gys, vs, qs = g.unbind(0), grad_y.unbind(0), v.unbind(0), q.unbind(0)
-    es, gds, as_, kds = e.unbind(0), gd.unbind(0), a.unbind(0), k_d.unbind(0)
-    for t in range(T - 1, 0, -1):
-        torch.linalg.vecdot(gs[t], vs[t - 1], out=es[t])  # (B,) e_t
-        torch.mul(es[t], kds[t], out=gds[t])  # (B,) dL/dd_t
-        torch.addcmul(gys[t - 1], gs[t], as_[t][:, None], out=gs[t - 1])  # (B,C)
-        gs[t - 1].addcmul_(qs[t], gds[t][:, None])  # (B,C) g_{t-1}
-    return g, e, gd
-
-
-def chain_backend(device: torch.device) -> str:
-    """'triton' (one fused kernel per direction) or 'torch' (a loop of tensor ops) for tensors on `device`.
-
-    Triton runs on CUDA when it imports, unless CSA_TRITON=0; with TRITON_INTERPRET=1 (Triton's CPU
-    interpreter, for tests) it also runs on the CPU.
-    """
-    if os.environ.get("CSA_TRITON", "1") == "0":
-        return "torch"
-    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        return "torch"
-    from . import csa_triton
-    return "triton" if csa_triton.AVAILABLE else "torch"
-
-
-class _CoherentChain(torch.autograd.Function):
-    """y, a, b = chain(m̄ (T,B,C), q (T,B,C), D_max (T,B), valid (T,B) bool); gradients for m̄, q, D_max."""
-
-    @staticmethod
-    def forward(ctx, m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        m_bar, q, d_max, valid = m_bar.contiguous(), q.contiguous(), d_max.contiguous(), valid.contiguous()
-        backend = chain_backend(m_bar.device)
-        if backend == "triton":
-            from . import csa_triton
-            y, a, b, d, s = csa_triton.chain_forward(m_bar, q, d_max, valid)
-        else:
-            y, a, b, d, s = generate_in_raster_order(m_bar, q, d_max)
-            y = torch.where(valid[:, :, None], y, torch.zeros_like(y))  # padded steps: finite, unused
-        a, b, k_d, k_dmax = _chain_scalars_valid(a, b, d, s, d_max, valid)
-        ctx.backend = backend
-        ctx.save_for_backward(y, m_bar, q, a, b, k_d, k_dmax)
-        ctx.mark_non_differentiable(a, b)
-        return y, a, b
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_y: Tensor, _grad_a: Tensor, _grad_b: Tensor) -> tuple[Tensor | None, ...]:
-        y, m_bar, q, a, b, k_d, k_dmax = ctx.saved_tensors
-        grad_y = grad_y.contiguous()  # (T,B,C)
-        if ctx.backend == "triton":
-            from . import csa_triton
-            grad_m, grad_q, grad_dmax = csa_triton.chain_backward(grad_y, y, m_bar, q, a, b, k_d, k_dmax)
-        else:
-            g, e, gd = _chain_backward_torch(grad_y, y, m_bar, q, a, b, k_d)
-            grad_m = g * b[:, :, None]  # (T,B,C) b_t g_t (b_0 = 1)
-            grad_q = torch.zeros_like(q)  # (T,B,C)
-            grad_q[1:] = gd[1:, :, None] * y[:-1]
-            grad_dmax = -e * k_dmax  # (T,B)
-        return grad_m, grad_q, grad_dmax, None
-
-
-def coherent_chain(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The generate step: m̄ (B,T,C), q = x̂ at the hole cells (B,T,C), D_max (B,T), valid (B,T) bool
-    -> generated y (B,T,C), a_new (B,T), a_ori (B,T) (a_new = 0, a_ori = 1 at the first hole cell).
-
-    One autograd node (`_CoherentChain`); entries at padded steps (valid False) are meaningless.
-    """
-    y, a, b = _CoherentChain.apply(m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t(), valid.t())
-    return y.transpose(0, 1), a.t(), b.t()  # (B,T,C), (B,T), (B,T)
-
-
-def coherent_chain_autograd(m_bar: Tensor, q: Tensor, d_max: Tensor, valid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The same chain as `coherent_chain`, differentiated by autograd through a per-step loop (the
-    implementation before the custom function; kept as a second reference for tests and benchmarks)."""
-    B, T, C = m_bar.shape
-    ragged = not bool(valid.all())
-    m_bar_t, xq_hat_t, d_max_t = m_bar.transpose(0, 1), q.transpose(0, 1), d_max.t()  # (T,B,C) (T,B,C) (T,B)
-    valid_t = valid.t()[:, :, None]  # (T,B,1)
-    prev = m_bar_t[0]  # (B,C) m_0 = m̄_{p_0}
-    outputs, w_prev, w_match = [prev], [torch.zeros_like(d_max_t[0])], [torch.ones_like(d_max_t[0])]
-    for t in range(1, T):
-        d_ad = (prev * xq_hat_t[t]).sum(dim=1)  # (B,) D_ad = <m_{i-1}, x̂_{p_i}>
-        denom = d_ad + d_max_t[t]  # (B,)
-        if ragged:  # padded steps keep prev; a safe denominator keeps their (unused) values finite
-            denom = torch.where(valid_t[t, :, 0], denom, torch.ones_like(denom))
-        a_new, a_ori = d_ad / denom, d_max_t[t] / denom  # (B,), (B,)
-        y_t = a_new[:, None] * prev + a_ori[:, None] * m_bar_t[t]  # (B,C)
-        if ragged:
-            y_t = torch.where(valid_t[t], y_t, prev)
-        outputs.append(y_t)
-        w_prev.append(a_new)
-        w_match.append(a_ori)
-        prev = y_t
-    return torch.stack(outputs, dim=1), torch.stack(w_prev, dim=1), torch.stack(w_match, dim=1)
-
-
-MatchFn = Callable[[Tensor, int], Tensor]  # (known (B,N) bool, T) -> (B,T) raster indices of known cells
-
-
 def coherent_semantic_attention(
     x: Tensor, hole: Tensor, return_attention: bool = False, match_fn: MatchFn | None = None
 ) -> Tensor | tuple[Tensor, CSAAttention]:
     """CSA forward: x (B,C,h,w), hole (B,1,h,w) bool -> y (B,C,h,w) [, CSAAttention].
 
     Batched search, then the raster-order coherent chain over each sample's own hole cells; known
-    cells are unchanged. Differentiable by autograd; works on any device and float dtype (half
-    precision inputs are computed in float32 and cast back). A sample without holes is returned as
-    is; a sample whose cells are all holes has nothing to copy from and raises ValueError.
+    cells are unchanged. Exactly differentiable (the chain's backward: `engine.csa_chain`); works on
+    any device and float dtype (half precision inputs are computed in float32 and cast back). A
+    sample without holes is returned as is; a sample whose cells are all holes has nothing to copy
+    from and raises ValueError.
     `match_fn` (ablations, `csa_lib.ablation`) replaces the best matches k* by the known cells it
     picks; D_max keeps the search's value, so only the copied feature changes.
     """
@@ -386,6 +257,19 @@ class CSALayer(nn.Module):
         return coherent_semantic_attention(x, hole, return_attention, self.match_fn)
 
 
+# --------------------------------------------------------------------------------------------
+# Elsewhere: the custom backward and the kernels
+# --------------------------------------------------------------------------------------------
+# `coherent_chain` hands the recurrence to `csa_lib/engine/`:
+# - `engine/csa_chain.py`: the chain as one autograd function (`CoherentChain`), with the torch loops of
+#   the forward and of its hand-written backward (the reverse recurrence, derived in its docstring);
+#   `chain_backend` picks the loops or the kernels (CSA_TRITON=0 forces the loops).
+# - `engine/csa_triton.py`: the same forward and backward as two Triton kernels, one program per sample.
+
+
+# --------------------------------------------------------------------------------------------
+# The slow literal reference (tests, benchmarks)
+# --------------------------------------------------------------------------------------------
 def coherent_semantic_attention_reference(x: Tensor, hole: Tensor) -> Tensor:
     """Slow literal CSA, one sample and one hole cell at a time, straight from the spec's pseudo-code.
 

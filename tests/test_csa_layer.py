@@ -1,12 +1,17 @@
 """The batched CSA layer against two slow literal references, plus its edge cases and gradients."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from csa_lib.csa_layer import (CSALayer, chain_backend, coherent_chain, coherent_chain_autograd,
-                               coherent_semantic_attention, coherent_semantic_attention_reference,
-                               feature_hole_mask)
+from csa_lib import csa_layer
+from csa_lib.csa_layer import (CSALayer, coherent_chain, coherent_semantic_attention,
+                               coherent_semantic_attention_reference, feature_hole_mask)
+from csa_lib.engine.csa_chain import chain_backend
 from conftest import centre_mask
 
 
@@ -205,20 +210,23 @@ def chain_inputs(dtype: torch.dtype = torch.float64, counts: tuple[int, ...] = (
     return m_bar, q, d_max, valid
 
 
-def test_chain_function_matches_the_autograd_loop_forward_and_backward():
-    m_bar, q, d_max, valid = chain_inputs()
-    y, a, b = coherent_chain(m_bar, q, d_max, valid)
-    y_ref, a_ref, b_ref = coherent_chain_autograd(m_bar, q, d_max, valid)
-    keep = valid[:, :, None]
-    torch.testing.assert_close(y[valid], y_ref[valid], rtol=0, atol=1e-12)
-    torch.testing.assert_close(a[valid], a_ref[valid], rtol=0, atol=1e-12)
-    torch.testing.assert_close(b[valid], b_ref[valid], rtol=0, atol=1e-12)
-    grad_out = torch.randn(y.shape, generator=torch.Generator().manual_seed(3), dtype=y.dtype) * keep
-    ours = torch.autograd.grad(y, (m_bar, q, d_max), grad_out)
-    ref = torch.autograd.grad(y_ref, (m_bar, q, d_max), grad_out)
-    for got, want in zip(ours, ref):
-        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
-    assert ours[0][0].abs().sum() > 0 and ours[2][0, 1:].abs().sum() > 0  # every input gets a gradient
+def test_chain_function_matches_autograd_through_the_literal_reference():
+    # the hand-written backward against autograd's gradient of the literal loop, in a batch with
+    # 7, 4, 0 and 1 hole cells: every sample but the first has padded steps
+    torch.manual_seed(13)
+    x = torch.randn(4, 5, 4, 4, dtype=torch.float64).abs().requires_grad_()
+    hole = torch.zeros(4, 16, dtype=torch.bool)
+    order = torch.randperm(16, generator=torch.Generator().manual_seed(2))
+    for b, count in enumerate((7, 4, 0, 1)):
+        hole[b, order[:count]] = True
+    hole = hole.reshape(4, 1, 4, 4)
+    y = coherent_semantic_attention(x, hole)
+    ref = coherent_semantic_attention_reference(x, hole)
+    torch.testing.assert_close(y, ref, rtol=0, atol=1e-12)
+    grad_out = torch.randn(y.shape, generator=torch.Generator().manual_seed(3), dtype=y.dtype)
+    ours, = torch.autograd.grad(y, x, grad_out)
+    want, = torch.autograd.grad(ref, x, grad_out)
+    torch.testing.assert_close(ours, want, rtol=0, atol=1e-12)
 
 
 def test_chain_function_passes_gradcheck():
@@ -229,6 +237,8 @@ def test_chain_function_passes_gradcheck():
         return coherent_chain(m, qq, dm, valid)[0] * keep  # (B,T,C), padded steps masked out
 
     assert torch.autograd.gradcheck(chain, (m_bar, q, d_max), eps=1e-6, atol=1e-8)
+    ours = torch.autograd.grad(chain(m_bar, q, d_max).sum(), (m_bar, q, d_max))
+    assert ours[0][0].abs().sum() > 0 and ours[2][0, 1:].abs().sum() > 0  # every input gets a gradient
 
 
 def test_layer_gradients_match_autograd_through_the_literal_reference():
@@ -246,7 +256,7 @@ def test_layer_gradients_match_autograd_through_the_literal_reference():
 
 
 def test_chain_backend_falls_back_to_torch(monkeypatch):
-    from csa_lib import csa_triton
+    from csa_lib.engine import csa_triton  # here, not at the top: it imports Triton, which is slow
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     monkeypatch.delenv("CSA_TRITON", raising=False)
     cuda = torch.device("cuda")
@@ -265,7 +275,8 @@ def test_chain_backend_falls_back_to_torch(monkeypatch):
 TRITON_CHECK = """
 import torch
 from csa_lib import csa_layer
-assert csa_layer.chain_backend(torch.device("cpu")) == "triton"
+from csa_lib.engine.csa_chain import chain_backend
+assert chain_backend(torch.device("cpu")) == "triton"
 torch.manual_seed(0)
 x = torch.randn(3, 5, 6, 6, dtype=torch.float64).abs().requires_grad_()
 hole = torch.rand(3, 1, 6, 6) < 0.4
@@ -284,21 +295,17 @@ print("triton-ok")
 def test_triton_kernels_match_the_reference_in_the_interpreter():
     # the CUDA kernels, run by Triton's CPU interpreter (it must be switched on before triton imports)
     pytest.importorskip("triton")
-    import os
-    import subprocess
-    import sys
     env = {**os.environ, "TRITON_INTERPRET": "1", "CSA_TRITON": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", TRITON_CHECK], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and "triton-ok" in done.stdout, done.stderr[-3000:]
 
 
 def test_training_step_losses_unchanged_by_the_custom_chain(tiny_cfg, monkeypatch):
-    # the same seed gives the same losses and generator gradients with the chain before (autograd
-    # loop) and now. Gradients, not weights after Adam: Adam moves every weight by about lr * sign(g)
-    # in its first steps, so a round-off-sized gradient whose sign flips would move a weight by 2 lr.
-    from csa_lib import csa_layer
-    from csa_lib.train import Trainer
-    from conftest import centre_mask
+    # the same seed gives the same losses and generator gradients with the batched layer (the custom
+    # chain) and with autograd through the literal reference in its place. Gradients, not weights after
+    # Adam: Adam moves every weight by about lr * sign(g) in its first steps, so a round-off-sized
+    # gradient whose sign flips would move a weight by 2 lr.
+    from csa_lib.train import Trainer  # here, not at the top: only this test trains
     batch = {"image": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1,
              "mask": centre_mask(2, 64)}
     batch["mask"][1, :, 4:20, 30:60] = 1.0  # ragged: the two samples have different hole counts
@@ -310,8 +317,12 @@ def test_training_step_losses_unchanged_by_the_custom_chain(tiny_cfg, monkeypatc
         assert grads, "the refinement net got no gradient"
         return logs, torch.cat(grads)
 
+    def literal(x, hole, return_attention=False, match_fn=None):
+        assert not return_attention and match_fn is None  # a training step asks for neither
+        return coherent_semantic_attention_reference(x, hole)
+
     logs_new, grads_new = one_step()
-    monkeypatch.setattr(csa_layer, "coherent_chain", csa_layer.coherent_chain_autograd)
+    monkeypatch.setattr(csa_layer, "coherent_semantic_attention", literal)  # what CSALayer.forward calls
     logs_old, grads_old = one_step()
     assert logs_new.keys() == logs_old.keys()
     for k in logs_new:

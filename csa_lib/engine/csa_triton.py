@@ -1,11 +1,11 @@
-"""The CSA chain (`csa_layer._CoherentChain`) as two Triton kernels: one program per sample walks its
+"""The CSA chain (`csa_chain.CoherentChain`) as two Triton kernels: one program per sample walks its
 hole cells in order, forward and then backward, so a call is 2 kernel launches whatever the hole count.
 
-Same recurrence and the same reverse recurrence as the torch loop in `csa_layer` (see the comment
-above `_chain_scalars_valid` there). Tensors are step-major: (T,B,C) and (T,B), contiguous. Used on
-CUDA; with TRITON_INTERPRET=1 set before this module is imported, Triton's interpreter runs the same
-kernels on the CPU (how the tests check them without a GPU). `AVAILABLE` is False when Triton does
-not import (CPU-only wheels); `csa_layer.chain_backend` then falls back to the torch loop.
+Same recurrence and the same reverse recurrence as the torch loops in `csa_chain` (derived in its
+docstring). Tensors are step-major: (T,B,C) and (T,B), contiguous. Used on CUDA; with
+TRITON_INTERPRET=1 set before this module is imported, Triton's interpreter runs the same kernels on
+the CPU (how the tests check them without a GPU). `AVAILABLE` is False when Triton does not import
+(CPU-only wheels); `csa_chain.chain_backend` then falls back to the torch loops.
 """
 from __future__ import annotations
 
