@@ -50,7 +50,7 @@ next_round 8 --data-root data/training/train --mask-type boxes "${COMMON[@]}" --
     --lr 5e-5 --lambda-adv 0.02 --l1-hole-weight 6
 "$PY" -c "from csa_lib.checkpoint import export_generator; export_generator('${RUN}_8/last.pt', 'data/checkpoints/csa_demo.pt')"
 
-# Round 9 (measured, see the model card; ROUND9_SHIPPED below says whether it replaced round 8): the paper's
+# Round 9 (measured, not shipped: see the model card): the paper's
 # VGG terms on, with the trained shift-tolerant VGG16 of the stlpips-pytorch wheel (no ImageNet
 # download): the consistency loss (at 1e-5: at 0.002 the CSA features of the VGG-free round 8 spiked
 # to 1e6 and the run lost its L1 fit, so that run, 662 steps, was dropped), the feature patch
@@ -65,6 +65,21 @@ ROUND9=(--data-root data/training_v2/train --mask-type boxes --image-size 128 --
         --save-every 200 --sample-every 400 --log-every 10 --num-workers 1 --keep-checkpoints 20)
 OMP_NUM_THREADS=1 "$PY" -m csa_lib.train "${ROUND9[@]}" --init-generator data/checkpoints/csa_demo.pt \
     --checkpoints-dir "${RUN}_9" --seed 9
+
+# Learning curve of round 9: PSNR and LPIPS of every saved step on the held-out photos and 60 training crops.
+OMP_NUM_THREADS=1 "$PY" scripts/learning_curve.py --run "${RUN}_9" --start data/checkpoints/csa_demo.pt \
+    --set heldout=data/training_v2/unseen_by_round8 --set train=data/training_v2/train:60 \
+    --steps 0,200,400,600,800,1005 --out outputs/curve_r9
+
+# Round 10 (measured, not shipped: see the model card): issue 21's resolution question. Round 8's weights
+# (7 U-Net levels) fine-tuned at 256 px (--unet-depth 7) with round 9's terms for the same CPU time as
+# round 9 (2,683 s of one core: scripts/cpu_budget.sh stops it with SIGTERM). The consistency term is off:
+# at 1e-5 the CSA features blew up within 9 steps at 256 px (g_total 8.9e4, the divergence guard stopped it).
+OMP_NUM_THREADS=1 "$PY" -m csa_lib.train "${ROUND9[@]}" --image-size 256 --unet-depth 7 --lambda-consistency 0 \
+    --save-every 50 --sample-every 100 --init-generator data/checkpoints/csa_demo.pt \
+    --checkpoints-dir "${RUN}_10_256" --seed 10 &
+bash scripts/cpu_budget.sh $! 2683
+wait || [ $? = 143 ]  # the trainer saves and exits 143 on SIGTERM
 
 # Held-out evaluation (256 px): the 128x128 centre hole and one seeded 15-35 % free-form mask per photo,
 # hole pixels blanked, through inpaint as users call it, on the 109 photos no round has trained on
