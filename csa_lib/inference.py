@@ -27,12 +27,12 @@ from PIL import Image
 from torch import Tensor
 
 from . import imageio
-from .blend import detail_gain, detail_gain_map, fill_offset, hole_box, poisson_blend
-from .checkpoint import read_torch_file
+from .engine.blend import detail_gain, detail_gain_map, fill_offset, hole_box, poisson_blend
+from .engine.checkpoint import read_torch_file
 from .config import Config
 from .imageio import ImageLike
 from .model import CSAGenerator, init_weights
-from .official import find_official_pair, load_official
+from .engine.official_layout import find_official_pair, load_official
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
 BLENDS = ("poisson", "poisson_full", "none")

@@ -17,7 +17,7 @@ Distributed: launched by `torchrun` (WORLD_SIZE > 1) the trainer joins a process
 gloo on CPU), wraps the three networks in DistributedDataParallel and splits every epoch between the
 ranks. Only rank 0 writes checkpoints, logs (`runlog.RunLog`) and samples.
 
-CLI: `python -m csa_lib.train --data-root DIR [--any-config-field ...] [--smoke] [--resume] [--device]`
+CLI: `python -m csa_lib.cli.train --data-root DIR [--any-config-field ...] [--smoke] [--resume] [--device]`
 (also installed as `csa-train`); it lives in `csa_lib/train_cli.py`.
 """
 from __future__ import annotations
@@ -35,21 +35,21 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
+from .engine import checkpoint as ckpt
 from .config import Config
 from .data import build_datasets, fixed_sample_batch
-from .distributed import any_rank, barrier, dist_env, pick_device, wrap_ddp
-from .divergence import LossGuard, TrainingDiverged, diverged, non_finite_weights
+from .engine.distributed import any_rank, barrier, dist_env, pick_device, wrap_ddp
+from .engine.divergence import LossGuard, TrainingDiverged, diverged, non_finite_weights
 from .inference import copy_generator_weights
 from .losses import LossNetworks, discriminator_losses, generator_losses
 from .model import build_models
-from .runlock import RunLock
-from .runlog import RunLog
-from .sampling import resumable_loader, rng_state, set_rng_state, start_epoch
-from .train_state import check_resume_settings, data_position, find_checkpoint, pack_state, unpack_state
+from .engine.run_lock import RunLock
+from .engine.run_log import RunLog
+from .engine.data_order import resumable_loader, rng_state, set_rng_state, start_epoch
+from .engine.train_state import check_resume_settings, data_position, find_checkpoint, pack_state, unpack_state
 from .utils import catch_stop_signals, frozen, seed_everything
 from .vgg import VGG16Features
-from .viz import save_generator_samples
+from .notebook.viz import save_generator_samples
 
 OPTIMIZER_NAMES = ("refine_net", "coarse_net", "patch_disc", "feature_disc")  # G, P, D, F of the original
 CLI_NAMES = ("main", "build_parser", "config_flag", "config_from_args")  # moved to train_cli, still found here
@@ -294,7 +294,7 @@ class Trainer:
                 self.save()
             if self.stopped_by is not None and self.is_main:
                 print(f"\n{self.stopped_by}: stopped at step {self.step} of {total}, saved "
-                      f"{self.out_dir / ckpt.LAST_NAME}; continue with: python -m csa_lib.train "
+                      f"{self.out_dir / ckpt.LAST_NAME}; continue with: python -m csa_lib.cli.train "
                       f"--checkpoints-dir {self.out_dir} --resume", file=sys.stderr)
             self._trigger("on_fit_end")
         finally:
@@ -439,12 +439,12 @@ def fit(cfg: Config, callbacks: Iterable[Any] = (), **kwargs: Any) -> Trainer:
 def __getattr__(name: str) -> Any:
     """`csa_lib.train.main` and the other CLI names (the `csa-train` entry point of older installs) from train_cli."""
     if name in CLI_NAMES:
-        from . import train_cli  # here, not at the top: train_cli imports this module
+        from .cli import train as train_cli  # here, not at the top: train_cli imports this module
         return getattr(train_cli, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
-    from .train_cli import main  # here, not at the top: train_cli imports this module
+    from .cli.train import main  # here, not at the top: train_cli imports this module
 
     sys.exit(main())

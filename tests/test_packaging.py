@@ -50,7 +50,7 @@ def test_every_spec_reference_points_into_the_repository():
     spec = (ROOT / "docs" / "csa_spec.md").read_text()
     sections = set(re.findall(r"^##+ (\d+(?:\.\d+)?)\. ", spec, flags=re.MULTILINE))
     cited = {}
-    for path in sorted((ROOT / "csa_lib").glob("*.py")):
+    for path in sorted((ROOT / "csa_lib").rglob("*.py")):
         text = path.read_text()
         assert "../shared/" not in text, f"{path.name} cites a file outside the repository"
         for ref in re.findall(r"docs/csa_spec\.md`{1,2} (§[\d§\-, .]+)", text):
@@ -63,7 +63,7 @@ def test_every_spec_reference_points_into_the_repository():
 
 
 # The package data a built distribution must hold (pyproject.toml: [tool.setuptools.package-data]).
-PACKAGE_DATA = ("csa_lib/static/mask_painter.js", "csa_lib/static/mask_painter.css")
+PACKAGE_DATA = ("csa_lib/notebook/static/mask_painter.js", "csa_lib/notebook/static/mask_painter.css")
 
 
 def _build(tmp_path: Path, hook: str) -> Path:

@@ -11,12 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from csa_lib import checkpoint as ckpt
+from csa_lib.engine import checkpoint as ckpt
 from csa_lib.config import Config
 from csa_lib.data import fixed_sample_batch
-from csa_lib.runlog import RunLog, truncate_csv, write_csv_row
-from csa_lib.sampling import ResumableSampler, resumable_loader, rng_state, set_rng_state, start_epoch
-from csa_lib.train_state import (NETS, OPTIM_GROUPS, check_resume_settings, data_position, find_checkpoint,
+from csa_lib.engine.run_log import RunLog, truncate_csv, write_csv_row
+from csa_lib.engine.data_order import ResumableSampler, resumable_loader, rng_state, set_rng_state, start_epoch
+from csa_lib.engine.train_state import (NETS, OPTIM_GROUPS, check_resume_settings, data_position, find_checkpoint,
                                  pack_state, unpack_state)
 from csa_lib.utils import catch_stop_signals, frozen
 
@@ -174,7 +174,7 @@ def test_stop_signals_call_back_once_then_the_old_handler_is_back():
 
 def test_cli_names_are_still_found_in_csa_lib_train():
     import csa_lib.train as train
-    import csa_lib.train_cli as train_cli
+    import csa_lib.cli.train as train_cli
 
     for name in ("main", "build_parser", "config_flag", "config_from_args"):
         assert getattr(train, name) is getattr(train_cli, name)

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from torch import nn
 
 from . import checkpoint as ckpt
-from .config import Config
+from ..config import Config
 
 NETS = ("generator", "patch_disc", "feature_disc")
 OPTIM_GROUPS = ("optimizers", "schedulers", "scalers")  # each {name: object with state_dict / load_state_dict}

@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from . import metrics, perceptual
-from .csa_layer import MatchFn
-from .viz import NotebookFigure, hide_ticks, masked_input, to_hwc
+from ..csa_layer import MatchFn
+from ..notebook.viz import NotebookFigure, hide_ticks, masked_input, to_hwc
 
 __all__ = ["ABLATION_MODES", "ablation_rows", "csa_matches", "describe_ablation", "fill_modes", "mean_by_mode", "plot_ablation",
            "random_known_matches"]
