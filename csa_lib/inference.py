@@ -86,17 +86,6 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     return model.to(device).eval()
 
 
-def copy_generator_weights(generator: CSAGenerator, path: str | os.PathLike) -> None:
-    """Load into `generator` the weights at `path` (anything `load_model` reads); ValueError if the sizes differ."""
-    source = load_model(path, device="cpu")
-    if (source.ngf, source.depth) != (generator.ngf, generator.depth):
-        raise ValueError(f"init_generator {path} is a model with ngf={source.ngf} and {source.depth} U-Net levels "
-                         f"(image_size={source.image_size}); this run has ngf={generator.ngf} and {generator.depth} "
-                         f"levels: set --ngf {source.ngf} and --image-size {2 ** source.depth}, or keep the image size "
-                         f"and add --unet-depth {source.depth}")
-    generator.load_state_dict(source.state_dict())
-
-
 def load_or_init(path: str | os.PathLike | None = None, fresh: Config | None = None,
                  device: str | torch.device | None = None) -> tuple[CSAGenerator, str]:
     """`load_model(path, device)`, or a fresh untrained generator when there are no weights; and which it is.

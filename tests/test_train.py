@@ -20,7 +20,7 @@ from csa_lib.data import InpaintingDataset, SyntheticImages
 from csa_lib.engine.divergence import TrainingDiverged
 from csa_lib.masks import MaskSource
 from csa_lib.train import Trainer, lr_factor
-from csa_lib.cli.train import build_parser, config_flag, config_from_args
+from csa_lib.cli.train import build_parser, config_flag, config_from_args, main as train_main
 from conftest import Payload, damage_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -479,7 +479,7 @@ def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch
     assert "step_00000005.pt is empty (0 bytes)" in skipped
     assert ckpt.load_checkpoint(run / ckpt.LAST_NAME)["step"] == 3 and not (tmp_path / "ran.txt").exists()
 
-    # user errors: one line on stderr and exit status 2 (csa_lib.cli)
+    # user errors: one line on stderr and exit status 2 (csa_lib.cli.conventions)
     capsys.readouterr()
     assert main(["--resume", "--checkpoints-dir", str(tmp_path / "rnu")]) == 2
     assert re.search(r"nothing to resume: .*rnu does not exist; run folders nearby: .*run", capsys.readouterr().err)
@@ -487,6 +487,19 @@ def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch
     assert main(["--resume", "--checkpoints-dir", str(tmp_path / "empty")]) == 2
     assert "empty holds no checkpoint" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == []  # no fresh run started there
+
+
+def test_cli_resume_reads_the_checkpoint_once(tmp_path, monkeypatch):
+    """--resume reads the newest checkpoint for its config and hands the same state to the Trainer."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    common = ["--checkpoints-dir", str(tmp_path / "run"), "--device", "cpu"]
+    assert train_main(["--smoke", "--max-steps", "1", "--data-root", "synthetic", "--ngf", "4", "--ndf", "4",
+                 "--no-use-vgg", *common]) == 0
+    read, load = [], ckpt.load_checkpoint
+    monkeypatch.setattr(ckpt, "load_checkpoint", lambda path, *a, **kw: read.append(Path(path).name) or load(path, *a, **kw))
+    assert train_main(["--resume", "--max-steps", "2", *common]) == 0
+    assert read == [ckpt.step_checkpoint_name(1)]
+    assert ckpt.load_checkpoint(tmp_path / "run" / ckpt.LAST_NAME)["step"] == 2
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 `python -m csa_lib.cli.train --data-root DIR [--any-config-field ...] [--smoke] [--resume] [--device]`:
 unset flags keep the Config default (or `Config.smoke()`'s with --smoke, or the checkpoint's with
---resume). User errors are one line and exit status 2 (`csa_lib.cli`); a run stopped by Ctrl-C or
+--resume). User errors are one line and exit status 2 (`csa_lib.cli.conventions`); a run stopped by Ctrl-C or
 SIGTERM saves and exits 130 / 143.
 """
 from __future__ import annotations
@@ -93,11 +93,11 @@ def _train(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
     except ValueError as error:  # Config.__post_init__ checks the values
         raise UserError(f"bad setting: {error}") from error
-    resume: bool | Path = False
+    resume: bool | tuple[Path, dict[str, Any]] = False
     if args.resume:  # the newest checkpoint that fully loads (damaged ones skipped with a warning), else an error
         found, state = ckpt.resume_point(cfg.checkpoints_dir)
         cfg = config_from_args(args, Config.from_dict(state["config"]))  # its settings, then explicit flags
-        resume = found
+        resume = (found, state)  # the Trainer resumes from this state: the file is read once
     try:
         trainer = Trainer(cfg, device=args.device, resume=resume)
     except VGGWeightsUnavailable as error:  # ImageNet offline, or --vgg-weights stlpips without the package
