@@ -98,3 +98,17 @@ def test_wheel_and_sdist_ship_the_widget_front_end(tmp_path):
             member = f"{top}/{name}"
             assert member in tf.getnames(), f"{name} missing from {sdist.name}"
             assert tf.extractfile(member).read() == (ROOT / name).read_bytes()
+
+
+def test_the_readme_tree_names_every_module():
+    """The README's tree of `csa_lib` lists every module, each under its own subpackage, and nothing that is gone."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n(csa_lib/ .*?)```", text, flags=re.DOTALL).group(1)
+    listed, folder = set(), ""
+    for line in block.splitlines():
+        head, files = line[:12].strip(), line[12:32]
+        folder = "" if head == "csa_lib/" else (head or folder)
+        for name in re.findall(r"[\w]+\.py", files):
+            listed.add(folder + name)
+    modules = {str(p.relative_to(ROOT / "csa_lib")) for p in (ROOT / "csa_lib").rglob("*.py") if p.name != "__init__.py"}
+    assert listed == modules, (sorted(modules - listed), sorted(listed - modules))
