@@ -357,3 +357,7 @@ def fit(cfg: Config, callbacks: Iterable[Any] = (), **kwargs: Any) -> Trainer:
         trainer.close()
     return trainer
 
+
+
+if __name__ == "__main__":  # the command moved to cli/ (issue 19): say where, rather than exit doing nothing
+    sys.exit("python -m csa_lib.train is now python -m csa_lib.cli.train (also installed as csa-train)")

@@ -187,6 +187,11 @@ def test_inpaint_refuses_to_overwrite_its_input(tmp_path):
     assert photo.read_bytes() == SAMPLE_IMAGE.read_bytes()
 
 
+def test_the_old_train_command_says_where_the_command_went(tmp_path):
+    done = _run(tmp_path, "csa_lib.train", "--help")
+    assert done.returncode == 1 and "python -m csa_lib.cli.train" in done.stderr, done.stderr
+
+
 def test_inpaint_console_script_is_declared():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["csa-inpaint"] == "csa_lib.cli.inpaint:main"
