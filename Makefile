@@ -22,7 +22,7 @@ browser-deps:
 	  else echo "chromium not found: install it (apt-get install chromium) to run the browser test"; fi; }
 
 demo: $(STAMP)
-	$(PY) -m csa_lib.demo
+	$(PY) -m csa_lib.cli.demo
 
 # Rebuild the shipped demo weights from scratch (data, rounds 0-8, export, the measured round 9, evaluation): about 8 h on a 2-core CPU.
 demo-model: $(STAMP)

@@ -6,7 +6,7 @@ stands out most from the median of its 5x5 neighbourhood, in 8-bit levels, for `
 call it ("poisson": the blend with the fill's detail no rougher than its surroundings), with all of
 the network's detail blended in ("poisson_full") and raw ("none"); the last two show the network itself. For a fill that looks right both stay within a few levels: a step of
 3-5 levels is where a flat field starts to look uneven. A third column gives the perceptual distance
-(shift-tolerant LPIPS of the whole image, lower is better; `csa_lib.perceptual`). Also prints where the coarse network's
+(shift-tolerant LPIPS of the whole image, lower is better; `csa_lib.eval.perceptual`). Also prints where the coarse network's
 largest outlier sits, the dot, for holes at several positions.
 
     python benchmarks/bench_demo_smooth_fill.py [--checkpoint PATH]
@@ -20,8 +20,8 @@ import torch
 from scipy.ndimage import median_filter
 
 from csa_lib.inference import inpaint, load_model
-from csa_lib.metrics import colour_cast
-from csa_lib.perceptual import lpips
+from csa_lib.eval.metrics import colour_cast
+from csa_lib.eval.perceptual import lpips
 
 SIZE, LO, HI = 256, 64, 192
 

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from csa_lib.blend import poisson_blend
+from csa_lib.engine.blend import poisson_blend
 from csa_lib.inference import inpaint, load_model
 from csa_lib.masks import irregular_mask
 

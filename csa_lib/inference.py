@@ -27,12 +27,12 @@ from PIL import Image
 from torch import Tensor
 
 from . import imageio
-from .blend import detail_gain, detail_gain_map, fill_offset, hole_box, poisson_blend
-from .checkpoint import read_torch_file
+from .engine.blend import detail_gain, detail_gain_map, fill_offset, hole_box, poisson_blend
+from .engine.checkpoint import read_torch_file
 from .config import Config
 from .imageio import ImageLike
 from .model import CSAGenerator, init_weights
-from .official import find_official_pair, load_official
+from .engine.official_layout import find_official_pair, load_official
 
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "csa_demo.pt"
 BLENDS = ("poisson", "poisson_full", "none")
@@ -84,17 +84,6 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     else:
         model = generator_from_checkpoint(read_torch_file(path), str(path))
     return model.to(device).eval()
-
-
-def copy_generator_weights(generator: CSAGenerator, path: str | os.PathLike) -> None:
-    """Load into `generator` the weights at `path` (anything `load_model` reads); ValueError if the sizes differ."""
-    source = load_model(path, device="cpu")
-    if (source.ngf, source.depth) != (generator.ngf, generator.depth):
-        raise ValueError(f"init_generator {path} is a model with ngf={source.ngf} and {source.depth} U-Net levels "
-                         f"(image_size={source.image_size}); this run has ngf={generator.ngf} and {generator.depth} "
-                         f"levels: set --ngf {source.ngf} and --image-size {2 ** source.depth}, or keep the image size "
-                         f"and add --unet-depth {source.depth}")
-    generator.load_state_dict(source.state_dict())
 
 
 def load_or_init(path: str | os.PathLike | None = None, fresh: Config | None = None,

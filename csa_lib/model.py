@@ -3,7 +3,7 @@
 Layer by layer as the original code builds them (`docs/csa_spec.md` §1-§3, §6), with channel
 counts scaled by `ngf` / `ndf` and the U-Net depth by `image_size` (8 levels at 256 px, the
 original; log2(image_size) levels in general, so small smoke models work too). Module names are
-our own; `csa_lib.official` maps them to and from the original checkpoint layout.
+our own; `csa_lib.engine.official_layout` maps them to and from the original checkpoint layout.
 """
 from __future__ import annotations
 

@@ -5,20 +5,16 @@ forward; zero D and F, backward `discriminator_losses(...)["total"]`, step D and
 backward `generator_losses(...)["total"]`, step G and P. Four Adam optimisers, one LambdaLR each,
 stepped once per epoch (spec §7).
 
-Resuming is exact: the data order is a pure function of (seed, epoch) (`sampling.ResumableSampler`),
-the datasets draw masks and flips from (seed, epoch, index), and a checkpoint stores the position
-inside the epoch, so a resumed run skips the batches it has already seen and then sees the same
-batches, masks, learning rates and optimiser states as an uninterrupted run.
-
-A non-finite or exploding loss (`divergence.LossGuard`) stops fit() with a one-line
+A non-finite or exploding loss (`engine.divergence.LossGuard`) stops fit() with a one-line
 `TrainingDiverged` naming --lr, before that step's weights can be saved.
 
 Distributed: launched by `torchrun` (WORLD_SIZE > 1) the trainer joins a process group (NCCL on CUDA,
 gloo on CPU), wraps the three networks in DistributedDataParallel and splits every epoch between the
-ranks. Only rank 0 writes checkpoints, logs (`runlog.RunLog`) and samples.
+ranks. Only rank 0 writes checkpoints, logs (`engine.run_log.RunLog`) and samples.
 
-CLI: `python -m csa_lib.train --data-root DIR [--any-config-field ...] [--smoke] [--resume] [--device]`
-(also installed as `csa-train`); it lives in `csa_lib/train_cli.py`.
+Here: the loop, one step and the callbacks. The checkpoint half (state_dict, load_state_dict, resume,
+save; resuming is exact) is `engine.train_state.TrainerCheckpoints`; the command line is `csa_lib/cli/train.py`
+(`python -m csa_lib.cli.train --data-root DIR [--any-config-field ...] [--resume]`, also `csa-train`).
 """
 from __future__ import annotations
 
@@ -35,24 +31,22 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
 from .config import Config
 from .data import build_datasets, fixed_sample_batch
-from .distributed import any_rank, barrier, dist_env, pick_device, wrap_ddp
-from .divergence import LossGuard, TrainingDiverged, diverged, non_finite_weights
-from .inference import copy_generator_weights
+from .engine import checkpoint as ckpt
+from .engine.data_order import resumable_loader, start_epoch
+from .engine.distributed import any_rank, barrier, dist_env, pick_device, wrap_ddp
+from .engine.divergence import LossGuard, TrainingDiverged, diverged
+from .engine.run_lock import RunLock
+from .engine.run_log import RunLog
+from .engine.train_state import ResumePoint, TrainerCheckpoints, copy_generator_weights
 from .losses import LossNetworks, discriminator_losses, generator_losses
 from .model import build_models
-from .runlock import RunLock
-from .runlog import RunLog
-from .sampling import resumable_loader, rng_state, set_rng_state, start_epoch
-from .train_state import check_resume_settings, data_position, find_checkpoint, pack_state, unpack_state
+from .notebook.viz import save_generator_samples  # the PNG strips of fixed samples a run saves
 from .utils import catch_stop_signals, frozen, seed_everything
 from .vgg import VGG16Features
-from .viz import save_generator_samples
 
 OPTIMIZER_NAMES = ("refine_net", "coarse_net", "patch_disc", "feature_disc")  # G, P, D, F of the original
-CLI_NAMES = ("main", "build_parser", "config_flag", "config_from_args")  # moved to train_cli, still found here
 
 
 def lr_factor(epoch: int, niter: int, niter_decay: int, epoch_count: int = 1) -> float:
@@ -67,8 +61,8 @@ def lr_factor(epoch: int, niter: int, niter_decay: int, epoch_count: int = 1) ->
 # --------------------------------------------------------------------------------------------
 # The trainer
 # --------------------------------------------------------------------------------------------
-class Trainer:
-    """Trains generator + both discriminators: `train_step(batch) -> dict`, `fit()`, exact `resume`.
+class Trainer(TrainerCheckpoints):
+    """Trains generator + both discriminators: `train_step(batch) -> dict`, `fit()`, exact `resume`, `save()`.
 
     Args:
         cfg: the Config (saved inside every checkpoint).
@@ -76,12 +70,12 @@ class Trainer:
             `on_fit_end(trainer)`; a plain callable is taken as `on_step_end`.
         device: defaults to CUDA when available (each rank's local GPU under torchrun).
         resume: True = continue from the newest valid checkpoint in `cfg.checkpoints_dir` (fresh start
-            if there is none), or the path of a checkpoint file.
+            if there is none), the path of a checkpoint file, or a (path, state) pair already read.
         datasets: (train_ds, val_ds) to use instead of `csa_lib.data.build_datasets(cfg)`.
     """
 
     def __init__(self, cfg: Config, callbacks: Iterable[Any] = (), *, device: str | torch.device | None = None,
-                 resume: bool | str | os.PathLike = False, datasets: tuple[Any, Any] | None = None):
+                 resume: bool | str | os.PathLike | ResumePoint = False, datasets: tuple[Any, Any] | None = None):
         self.cfg = cfg
         self.callbacks = list(callbacks)
         self.rank, self.local_rank, self.world_size = dist_env()
@@ -236,14 +230,7 @@ class Trainer:
         self.setup_data()
         total = self.total_steps
         if self.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._lock.acquire()  # before anything is written: a second trainer on this folder stops here
-            for stale in ckpt.remove_stale_temp_files(self.out_dir):
-                print(f"removed {stale}, left by an interrupted save", file=sys.stderr)
-            if self._truncate_log_at is not None:
-                self.log.truncate(self._truncate_log_at)
-                self._truncate_log_at = None
-            self.log.open_tensorboard(self.step)
+            self._open_run_folder()  # lock it, clean up after a crash, continue the log
             if total > (self.cfg.niter + self.cfg.niter_decay) * self.steps_per_epoch:
                 warnings.warn("max_steps runs past niter + niter_decay epochs: the learning rate stays 0 after that",
                               RuntimeWarning, stacklevel=2)
@@ -294,7 +281,7 @@ class Trainer:
                 self.save()
             if self.stopped_by is not None and self.is_main:
                 print(f"\n{self.stopped_by}: stopped at step {self.step} of {total}, saved "
-                      f"{self.out_dir / ckpt.LAST_NAME}; continue with: python -m csa_lib.train "
+                      f"{self.out_dir / ckpt.LAST_NAME}; continue with: python -m csa_lib.cli.train "
                       f"--checkpoints-dir {self.out_dir} --resume", file=sys.stderr)
             self._trigger("on_fit_end")
         finally:
@@ -351,72 +338,7 @@ class Trainer:
             self._sample_batch = fixed_sample_batch(self.train_ds, self.val_ds, rows, self.epoch)
         return self._sample_batch
 
-    # ---- checkpoints --------------------------------------------------------------------
-    def _stateful(self) -> tuple[dict[str, nn.Module], dict[str, dict[str, Any]]]:
-        """(networks, optimisation objects) as train_state.pack_state / unpack_state take them."""
-        nets = {"generator": self.generator, "patch_disc": self.patch_disc, "feature_disc": self.feature_disc}
-        return nets, {"optimizers": self.optimizers, "schedulers": self.schedulers, "scalers": self.scalers}
-
-    def state_dict(self) -> dict[str, Any]:
-        """The checkpoint dict (docs/INTERFACES.md, `csa_lib/train_state.py`), with `scalers` (AMP) and `log_state`."""
-        rng = rng_state()
-        rng["data"] = data_position(self.cfg, self.epoch, self.batch_in_epoch, self.world_size)
-        return pack_state(self.cfg, self.step, self.epoch, *self._stateful(), rng, self.history, self.log.state_dict())
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore weights, optimisers, schedulers, scalers, counters, RNG and history from a checkpoint dict."""
-        data = state["rng"].get("data", {})
-        check_resume_settings(Config.from_dict(state["config"]), data, self.cfg, self.world_size)
-        unpack_state(state, *self._stateful())
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.batch_in_epoch = int(data.get("batch_in_epoch", 0))
-        self.log.load_state_dict(state.get("log_state", {}), state.get("history", []))
-        set_rng_state(state["rng"])
-        self._last_saved_step = self.step
-
-    def _resume(self, resume: bool | str | os.PathLike) -> None:
-        found = find_checkpoint(resume, self.out_dir, map_location=self.device)
-        if found is None:
-            if self.is_main:
-                print(f"resume: no checkpoint in {self.out_dir}, starting from scratch", file=sys.stderr)
-            return
-        path, state = found
-        self.load_state_dict(state)
-        self.resumed_from = path
-        self._truncate_log_at = self.step  # done by fit(), once it holds the run folder's lock
-        if self.is_main:
-            print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, "
-                  f"batch {self.batch_in_epoch})", file=sys.stderr)
-
-    def _last_checkpoint(self) -> Path | None:
-        last = self.out_dir / ckpt.LAST_NAME
-        return last if self._last_saved_step >= 0 and last.is_file() else None
-
-    def save(self) -> Path | None:
-        """Write `step_<step>.pt` and `last.pt` (rank 0), prune old ones; all ranks wait for it.
-
-        TrainingDiverged (nothing written) after fit() stopped on a diverged loss or when a network holds
-        NaN or infinite weights.
-        """
-        if self.diverged is not None:
-            raise self.diverged
-        bad = non_finite_weights(self._stateful()[0])  # every rank: their weights are the same
-        if bad:
-            raise diverged(self.step, f"{', '.join(bad)} hold NaN or infinite weights", self.cfg.lr,
-                           self._last_checkpoint())
-        path = None
-        barrier()
-        if self.is_main:
-            held = self._lock.held
-            self._lock.acquire()  # a save outside fit() takes the lock for its own duration
-            try:
-                path = ckpt.save_training_checkpoint(self.out_dir, self.state_dict(), self.cfg.keep_checkpoints)
-            finally:
-                if not held:
-                    self._lock.release()
-        barrier()
-        self._last_saved_step, self._last_save_time = self.step, time.monotonic()
-        return path
+    # ---- checkpoints: state_dict, load_state_dict, _resume, save (engine/train_state.py) --------
 
     def close(self) -> None:
         """Close TensorBoard and leave the process group if this trainer created it."""
@@ -436,15 +358,6 @@ def fit(cfg: Config, callbacks: Iterable[Any] = (), **kwargs: Any) -> Trainer:
     return trainer
 
 
-def __getattr__(name: str) -> Any:
-    """`csa_lib.train.main` and the other CLI names (the `csa-train` entry point of older installs) from train_cli."""
-    if name in CLI_NAMES:
-        from . import train_cli  # here, not at the top: train_cli imports this module
-        return getattr(train_cli, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-if __name__ == "__main__":
-    from .train_cli import main  # here, not at the top: train_cli imports this module
-
-    sys.exit(main())
+if __name__ == "__main__":  # the command moved to cli/ (issue 19): say where, rather than exit doing nothing
+    sys.exit("python -m csa_lib.train is now python -m csa_lib.cli.train (also installed as csa-train)")

@@ -25,7 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
-from csa_lib import evaluate, imageio, inference  # noqa: E402
+from csa_lib.eval import evaluate  # noqa: E402
+from csa_lib import imageio, inference  # noqa: E402
 
 MASKS = {"center_half": lambda size: evaluate.center_half_masks(size),
          "freeform": lambda size: evaluate.freeform_masks(size, (0.15, 0.35), seed=0)}

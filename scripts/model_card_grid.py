@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from csa_lib import metrics, perceptual
-from csa_lib.baselines import BASELINES
-from csa_lib.evaluate import center_half_masks, load_image
+from csa_lib.eval import metrics, perceptual
+from csa_lib.eval.baselines import BASELINES
+from csa_lib.eval.evaluate import center_half_masks, load_image
 from csa_lib.imageio import IMAGE_EXTENSIONS
 from csa_lib.inference import inpaint, load_model
 

@@ -15,7 +15,7 @@ FIRST=(--data-root data/training_first/train --mask-type mixed "${COMMON[@]}")
 next_round() {
   local round=$1
   shift
-  "$PY" -m csa_lib.train "$@" --init-generator "${RUN}_$((round - 1))/last.pt" \
+  "$PY" -m csa_lib.cli.train "$@" --init-generator "${RUN}_$((round - 1))/last.pt" \
       --checkpoints-dir "${RUN}_$round" --seed "$round"
 }
 
@@ -24,7 +24,7 @@ next_round() {
     --split group --plain 0 \
     --first-photos-only
 # Round 0, from scratch: the original's learning rate, 12 + 12 epochs.
-"$PY" -m csa_lib.train "${FIRST[@]}" --niter 12 --niter-decay 12 --checkpoints-dir "${RUN}_0" --seed 0
+"$PY" -m csa_lib.cli.train "${FIRST[@]}" --niter 12 --niter-decay 12 --checkpoints-dir "${RUN}_0" --seed 0
 # Rounds 1-3: half the learning rate, 15 + 15 epochs.
 for round in 1 2 3; do
   next_round "$round" "${FIRST[@]}" --niter 15 --niter-decay 15 --lr 1e-4
@@ -48,7 +48,7 @@ next_round 7 --data-root data/training/train --mask-type boxes "${COMMON[@]}" --
 # 1 h 5 min; the shipped run was stopped once by SIGTERM at step 1,018 and resumed with --resume).
 next_round 8 --data-root data/training/train --mask-type boxes "${COMMON[@]}" --niter 2 --niter-decay 2 \
     --lr 5e-5 --lambda-adv 0.02 --l1-hole-weight 6
-"$PY" -c "from csa_lib.checkpoint import export_generator; export_generator('${RUN}_8/last.pt', 'data/checkpoints/csa_demo.pt')"
+"$PY" -c "from csa_lib.engine.checkpoint import export_generator; export_generator('${RUN}_8/last.pt', 'data/checkpoints/csa_demo.pt')"
 
 # Round 9 (measured, not shipped: see the model card): the paper's
 # VGG terms on, with the trained shift-tolerant VGG16 of the stlpips-pytorch wheel (no ImageNet
@@ -63,7 +63,7 @@ ROUND9=(--data-root data/training_v2/train --mask-type boxes --image-size 128 --
         --use-vgg --vgg-weights stlpips --lambda-adv 0.02 --l1-hole-weight 6 --lambda-consistency 0.00001
         --lambda-perceptual 250 --lambda-style 500000 --lr 5e-5 --niter 3 --niter-decay 3 --max-steps 1005
         --save-every 200 --sample-every 400 --log-every 10 --num-workers 1 --keep-checkpoints 20)
-OMP_NUM_THREADS=1 "$PY" -m csa_lib.train "${ROUND9[@]}" --init-generator data/checkpoints/csa_demo.pt \
+OMP_NUM_THREADS=1 "$PY" -m csa_lib.cli.train "${ROUND9[@]}" --init-generator data/checkpoints/csa_demo.pt \
     --checkpoints-dir "${RUN}_9" --seed 9
 
 # Learning curve of round 9: PSNR and LPIPS of every saved step on the held-out photos and 60 training crops.
@@ -85,7 +85,7 @@ wait || [ $? = 143 ]  # the trainer saves and exits 143 on SIGTERM
 # hole pixels blanked, through inpaint as users call it, on the 109 photos no round has trained on
 # (data/training_v2/unseen_by_round8), against every baseline including PatchMatch and FSR.
 for masks in center_half freeform; do
-  OMP_NUM_THREADS=1 "$PY" -m csa_lib.evaluate --images data/training_v2/unseen_by_round8 --masks "$masks" \
+  OMP_NUM_THREADS=1 "$PY" -m csa_lib.cli.evaluate --images data/training_v2/unseen_by_round8 --masks "$masks" \
       --checkpoint data/checkpoints/csa_demo.pt --methods csa,telea,navier_stokes,patchmatch,fsr_fast \
       --out "outputs/unseen_$masks" --per-bucket 1 --seed 0
 done

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from csa_lib import ablation
+from csa_lib.eval import ablation
 from csa_lib.csa_layer import coherent_semantic_attention
 from csa_lib.model import CSAGenerator
 from conftest import centre_mask

@@ -5,7 +5,7 @@ import pytest
 import torch
 from matplotlib.patches import Rectangle
 
-from csa_lib import architecture
+from csa_lib.notebook import architecture
 from csa_lib.masks import center_mask
 from csa_lib.model import CSAGenerator
 

@@ -8,8 +8,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.quiver import Quiver
 
-from csa_lib import attention as A
-from csa_lib.attention_layers import contextual_attention, shift_copy
+from csa_lib.notebook import attention as A
+from csa_lib.notebook.compared_layers import contextual_attention, shift_copy
 from csa_lib.csa_layer import coherent_semantic_attention, feature_hole_mask
 from csa_lib.model import CSAGenerator
 from conftest import centre_mask

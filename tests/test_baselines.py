@@ -6,8 +6,8 @@ import pytest
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")
 
-from csa_lib import baselines  # noqa: E402
-from csa_lib.metrics import l1  # noqa: E402
+from csa_lib.eval import baselines  # noqa: E402
+from csa_lib.eval.metrics import l1  # noqa: E402
 
 
 def _gradient(size: int = 48) -> np.ndarray:

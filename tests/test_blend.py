@@ -7,7 +7,7 @@ import torch
 
 import torch.nn.functional as F
 
-from csa_lib.blend import detail_gain, detail_gain_map, harmonic_fill, poisson_blend, roughness
+from csa_lib.engine.blend import detail_gain, detail_gain_map, harmonic_fill, poisson_blend, roughness
 
 
 def dense_harmonic(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -97,7 +97,7 @@ def _small_hole_case(h: int, w: int, seed: int) -> tuple[torch.Tensor, torch.Ten
 
 
 def test_the_solve_is_confined_to_the_hole_box_and_stays_exact(monkeypatch):
-    from csa_lib import blend
+    from csa_lib.engine import blend
 
     image, fill, hole = _small_hole_case(300, 400, 4)
     solved = []
@@ -117,7 +117,7 @@ def test_the_solve_is_confined_to_the_hole_box_and_stays_exact(monkeypatch):
 
 
 def test_box_solve_equals_the_whole_image_solve(monkeypatch):
-    from csa_lib import blend
+    from csa_lib.engine import blend
 
     image, fill, hole = _small_hole_case(110, 150, 5)
     exact = fill.numpy() + dense_harmonic((image - fill).numpy(), hole.numpy())  # the literal solve

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from csa_lib import checkpoint as ckpt
+from csa_lib.engine import checkpoint as ckpt
 from csa_lib.config import Config
 from conftest import Payload, damage_tensor
 

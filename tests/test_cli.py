@@ -21,15 +21,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csa_lib import checkpoint as ckpt
-from csa_lib import train_cli, vgg
-from csa_lib.cli import run_cli
+from csa_lib.engine import checkpoint as ckpt
+from csa_lib.cli import train as train_cli
+from csa_lib import vgg
+from csa_lib.cli.conventions import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGE = ROOT / "data" / "samples" / "images" / "coffee.png"
 SAMPLE_MASK = ROOT / "data" / "samples" / "masks" / "irregular_1.png"
-MODULES = {"train": "csa_lib.train", "evaluate": "csa_lib.evaluate", "demo": "csa_lib.demo",
-           "inpaint": "csa_lib.inpaint"}
+MODULES = {"train": "csa_lib.cli.train", "evaluate": "csa_lib.cli.evaluate", "demo": "csa_lib.cli.demo",
+           "inpaint": "csa_lib.cli.inpaint"}
 NO_NET = "http://127.0.0.1:9"  # a closed port: any download attempt fails at once, nothing is fetched
 
 
@@ -98,7 +99,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, name, args, needle):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    done = _run(tmp_path, "csa_lib.evaluate", "--images", "no/such/folder", "--methods", "telea", "--debug")
+    done = _run(tmp_path, "csa_lib.cli.evaluate", "--images", "no/such/folder", "--methods", "telea", "--debug")
     assert done.returncode != 0 and "Traceback" in done.stderr and "no/such/folder" in done.stderr
 
 
@@ -112,7 +113,7 @@ def test_stlpips_weights_without_the_package_name_the_install(tmp_path, monkeypa
 
 
 def test_training_without_imagenet_weights_names_the_flags(tmp_path):
-    done = _run(tmp_path, "csa_lib.train", "--data-root", "synthetic", "--image-size", "64", "--ngf", "4",
+    done = _run(tmp_path, "csa_lib.cli.train", "--data-root", "synthetic", "--image-size", "64", "--ngf", "4",
                 "--ndf", "4", "--max-steps", "1", "--num-workers", "0", "--checkpoints-dir", tmp_path / "run")
     error = next(line for line in done.stderr.splitlines() if line.startswith("csa-train: error:"))
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
@@ -132,7 +133,7 @@ def _step_rows(log: Path) -> list[int]:
 def test_signal_saves_the_step_reached_and_says_how_to_resume(tmp_path, sig, code, group):
     run = tmp_path / "run"
     # Ctrl-C in a terminal reaches the whole process group, the data-loader worker too (group=True)
-    command = [sys.executable, "-m", "csa_lib.train", "--smoke", "--data-root", "synthetic", "--device", "cpu",
+    command = [sys.executable, "-m", "csa_lib.cli.train", "--smoke", "--data-root", "synthetic", "--device", "cpu",
                "--checkpoints-dir", str(run), "--max-steps", "100000", "--save-every", "100000",
                "--save-every-minutes", "0", "--sample-every", "0", "--num-workers", "1"]
     process = subprocess.Popen(command, cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
@@ -158,14 +159,14 @@ def test_signal_saves_the_step_reached_and_says_how_to_resume(tmp_path, sig, cod
     assert step >= seen and step == max(_step_rows(run / "log.csv"))
     assert f"{sig.name}: stopped at step {step}" in stderr
     assert f"--checkpoints-dir {run} --resume" in stderr
-    done = _run(tmp_path, "csa_lib.train", "--checkpoints-dir", run, "--resume", "--max-steps", step + 1)
+    done = _run(tmp_path, "csa_lib.cli.train", "--checkpoints-dir", run, "--resume", "--max-steps", step + 1)
     assert done.returncode == 0 and f"at step {step} " in done.stderr, done.stderr[-3000:]
     assert ckpt.load_checkpoint(run / "last.pt")["step"] == step + 1
 
 
 def test_inpaint_one_photo(tmp_path):
     out = tmp_path / "filled.png"
-    done = _run(tmp_path, "csa_lib.inpaint", SAMPLE_IMAGE, SAMPLE_MASK, "-o", out, "--blend", "none")
+    done = _run(tmp_path, "csa_lib.cli.inpaint", SAMPLE_IMAGE, SAMPLE_MASK, "-o", out, "--blend", "none")
     assert done.returncode == 0, done.stderr[-3000:]
     photo = np.asarray(Image.open(SAMPLE_IMAGE).convert("RGB"))
     hole = np.asarray(Image.open(SAMPLE_MASK).convert("L")) > 0
@@ -182,13 +183,18 @@ def test_inpaint_one_photo(tmp_path):
 def test_inpaint_refuses_to_overwrite_its_input(tmp_path):
     photo = tmp_path / "photo.png"
     photo.write_bytes(SAMPLE_IMAGE.read_bytes())
-    _assert_one_line_error(_run(tmp_path, "csa_lib.inpaint", photo, SAMPLE_MASK, "-o", photo), "overwrite")
+    _assert_one_line_error(_run(tmp_path, "csa_lib.cli.inpaint", photo, SAMPLE_MASK, "-o", photo), "overwrite")
     assert photo.read_bytes() == SAMPLE_IMAGE.read_bytes()
+
+
+def test_the_old_train_command_says_where_the_command_went(tmp_path):
+    done = _run(tmp_path, "csa_lib.train", "--help")
+    assert done.returncode == 1 and "python -m csa_lib.cli.train" in done.stderr, done.stderr
 
 
 def test_inpaint_console_script_is_declared():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["csa-inpaint"] == "csa_lib.inpaint:main"
+    assert scripts["csa-inpaint"] == "csa_lib.cli.inpaint:main"
 
 
 def test_evaluate_searches_subfolders(tmp_path):
@@ -196,7 +202,7 @@ def test_evaluate_searches_subfolders(tmp_path):
     for sub in ("a", "b/c"):
         (images / sub).mkdir(parents=True)
         Image.open(SAMPLE_IMAGE).resize((64, 64)).save(images / sub / "same_name.png")
-    done = _run(tmp_path, "csa_lib.evaluate", "--images", images, "--masks", "center", "--methods", "telea",
+    done = _run(tmp_path, "csa_lib.cli.evaluate", "--images", images, "--masks", "center", "--methods", "telea",
                 "--size", "64", "--out", tmp_path / "eval")
     assert done.returncode == 0, done.stderr[-3000:]
     with open(tmp_path / "eval" / "results.csv", newline="") as f:
@@ -220,16 +226,17 @@ def _readme_commands() -> list[list[str]]:
 
 def test_readme_commands_use_flags_that_exist(tmp_path):
     """Each README command parses (its module's own parser); the runnable inpaint line really runs."""
-    from csa_lib import evaluate, inpaint, train_cli
+    from csa_lib.eval import evaluate
+    from csa_lib.cli import inpaint, train as train_cli
 
     commands = _readme_commands()
     modules = {args[0] for args in commands}
-    assert {"csa_lib.train", "csa_lib.evaluate", "csa_lib.inpaint"} <= modules, modules
-    parsers = {"csa_lib.train": train_cli.build_parser, "csa_lib.evaluate": evaluate._parser,
-               "csa_lib.inpaint": inpaint.build_parser}
+    assert {"csa_lib.cli.train", "csa_lib.cli.evaluate", "csa_lib.cli.inpaint"} <= modules, modules
+    parsers = {"csa_lib.cli.train": train_cli.build_parser, "csa_lib.cli.evaluate": evaluate._parser,
+               "csa_lib.cli.inpaint": inpaint.build_parser}
     for module, *args in commands:
         parsers[module]().parse_args(args)  # exits (status 2) on a flag that does not exist
-    runnable = [args for args in commands if args[0] == "csa_lib.inpaint" and args[1].startswith("data/samples/")]
+    runnable = [args for args in commands if args[0] == "csa_lib.cli.inpaint" and args[1].startswith("data/samples/")]
     assert runnable
     for module, *args in runnable:
         out = tmp_path / "readme_filled.png"
@@ -252,7 +259,7 @@ def _lines(done: subprocess.CompletedProcess) -> list[str]:
 def test_a_photo_as_mask_warns_in_one_plain_line(tmp_path):
     photo, out = tmp_path / "photo.jpg", tmp_path / "out.png"
     Image.open(SAMPLE_IMAGE).convert("RGB").save(photo, quality=90)
-    done = _run(tmp_path, "csa_lib.inpaint", photo, photo, "-o", out)
+    done = _run(tmp_path, "csa_lib.cli.inpaint", photo, photo, "-o", out)
     assert done.returncode == 0 and out.is_file(), done.stderr[-3000:]
     lines = _lines(done)
     assert len(lines) == 1 and lines[0].startswith("csa-inpaint: warning: the mask looks like a photo"), lines
@@ -263,7 +270,7 @@ def test_a_photo_as_mask_warns_in_one_plain_line(tmp_path):
 def test_an_empty_mask_gives_the_photo_back_with_a_warning(tmp_path):
     black, out = tmp_path / "black.png", tmp_path / "out.png"
     Image.new("L", Image.open(SAMPLE_IMAGE).size, 0).save(black)
-    done = _run(tmp_path, "csa_lib.inpaint", SAMPLE_IMAGE, black, "-o", out)
+    done = _run(tmp_path, "csa_lib.cli.inpaint", SAMPLE_IMAGE, black, "-o", out)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _lines(done) == ["csa-inpaint: warning: the mask has no hole, so the photo is returned unchanged: no "
                             "pixel is at least half intensity (>= 128 in an 8-bit mask); paint the hole white "
@@ -272,7 +279,7 @@ def test_an_empty_mask_gives_the_photo_back_with_a_warning(tmp_path):
 
 
 def test_inpaint_help_states_the_mask_rule(tmp_path):
-    done = _run(tmp_path, "csa_lib.inpaint", "--help")
+    done = _run(tmp_path, "csa_lib.cli.inpaint", "--help")
     text = " ".join(done.stdout.split())
     assert done.returncode == 0 and "nonzero" not in text
     assert "at least half intensity, >= 128 in an 8-bit mask" in text
@@ -299,7 +306,7 @@ def test_run_cli_formats_warnings_as_one_line_and_keeps_them_real():
 
 def test_training_with_a_huge_lr_stops_with_one_line_naming_it(tmp_path):
     run = tmp_path / "run"
-    done = _run(tmp_path, "csa_lib.train", "--smoke", "--data-root", "synthetic", "--device", "cpu", "--lr", "1e4",
+    done = _run(tmp_path, "csa_lib.cli.train", "--smoke", "--data-root", "synthetic", "--device", "cpu", "--lr", "1e4",
                 "--max-steps", "300", "--checkpoints-dir", run)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-3000:]
     errors = [line for line in _lines(done) if not line.startswith("csa-train: warning: ")]

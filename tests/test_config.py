@@ -41,7 +41,7 @@ def test_bad_values_raise(field, value, message):
 
 def test_every_field_carries_its_help_and_the_cli_shows_it():
     """Field help lives in `dataclasses.field(metadata={"help": ...})`; the CLI reads it from there."""
-    from csa_lib.train_cli import build_parser, config_flag
+    from csa_lib.cli.train import build_parser, config_flag
 
     helps = {f.name: f.metadata.get("help") for f in dataclasses.fields(Config)}
     assert all(isinstance(text, str) and text for text in helps.values()), helps

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from csa_lib import checkpoint as ckpt
+from csa_lib.engine import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 3

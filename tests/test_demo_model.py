@@ -6,7 +6,7 @@ must be filled with that colour or gradient. The network alone still paints a ti
 dark ring and a coloured dot in its middle here (mean error 4-22 levels, single pixels 19-70 levels off
 their neighbours: `benchmarks/bench_demo_smooth_fill.py`, blend "none" and "poisson_full"); what
 users get passes because `inpaint` keeps no more of the fill's own detail than the pixels around the
-hole have (`csa_lib.blend.detail_gain` and `detail_gain_map`), and a plain sky has next to none.
+hole have (`csa_lib.engine.blend.detail_gain` and `detail_gain_map`), and a plain sky has next to none.
 
 Tolerances, in 8-bit levels: a step of about 3-5 levels is where a flat field starts to look uneven
 (about 1-2 % contrast), so the fill's mean colour must be within 4 levels of the truth, and no pixel

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from csa_lib.divergence import CEILING, GROWTH, LossGuard, TrainingDiverged, diverged, non_finite_weights
+from csa_lib.engine.divergence import CEILING, GROWTH, LossGuard, TrainingDiverged, diverged, non_finite_weights
 
 SMOKE_LOSSES = Path(__file__).parent / "data" / "smoke_run_losses.csv"
 
@@ -100,7 +100,7 @@ def test_small_gan_losses_spiking_back_to_one_are_not_divergence():
 def test_no_alarm_on_the_per_step_losses_of_a_real_smoke_run():
     """400 steps at the default learning rate, every step logged (tests/data/smoke_run_losses.csv).
 
-    Made by `python -m csa_lib.train --smoke --data-root synthetic --max-steps 400 --log-every 1
+    Made by `python -m csa_lib.cli.train --smoke --data-root synthetic --max-steps 400 --log-every 1
     --sample-every 0 --save-every 0 --save-every-minutes 0 --device cpu`: its log.csv, to 5 digits, no lr.
     """
     with open(SMOKE_LOSSES, newline="") as f:

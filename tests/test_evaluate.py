@@ -10,9 +10,9 @@ from PIL import Image
 pytest.importorskip("cv2")
 pytest.importorskip("skimage")
 
-from csa_lib import evaluate  # noqa: E402
-from csa_lib.baselines import BASELINES  # noqa: E402
-from csa_lib.metrics import METRIC_KEYS  # noqa: E402
+from csa_lib.eval import evaluate  # noqa: E402
+from csa_lib.eval.baselines import BASELINES  # noqa: E402
+from csa_lib.eval.metrics import METRIC_KEYS  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -183,7 +183,7 @@ def test_irregular_masks_from_masks_module():
 
 
 def test_center_half_mask_is_rows_and_columns_64_to_191():
-    from csa_lib.evaluate import center_half_masks
+    from csa_lib.eval.evaluate import center_half_masks
     [(name, hole)] = center_half_masks(256)
     assert name == "center_half" and hole.dtype == bool and hole.sum() == 128 * 128
     rows, cols = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
@@ -191,7 +191,7 @@ def test_center_half_mask_is_rows_and_columns_64_to_191():
 
 
 def test_freeform_masks_are_seeded_and_in_range():
-    from csa_lib.evaluate import freeform_masks
+    from csa_lib.eval.evaluate import freeform_masks
     source = freeform_masks(128, (0.15, 0.35), seed=4, per_image=2)
     first = source(3, "x")
     assert [n for n, _ in first] == ["freeform_0", "freeform_1"]
@@ -203,7 +203,7 @@ def test_freeform_masks_are_seeded_and_in_range():
 
 
 def test_wins_table_counts_best_method_and_drops_below_reference():
-    from csa_lib.evaluate import wins_markdown
+    from csa_lib.eval.evaluate import wins_markdown
     rows = []
     for image, (a, t) in enumerate([(30.0, 25.0), (20.0, 24.0), (22.0, 26.5), (28.0, 28.0)]):
         rows += [{"image": f"i{image}", "mask": "m", "method": "csa", "psnr": a},
@@ -217,7 +217,7 @@ def test_wins_table_counts_best_method_and_drops_below_reference():
 
 
 def test_wins_table_adds_lpips_mean_and_wins():
-    from csa_lib.evaluate import wins_markdown
+    from csa_lib.eval.evaluate import wins_markdown
     rows = []
     for image, (a, t, la, lt) in enumerate([(30.0, 25.0, 0.10, 0.20), (20.0, 24.0, 0.30, 0.10), (22.0, 26.5, 0.05, 0.05)]):
         rows += [{"image": f"i{image}", "mask": "m", "method": "csa", "psnr": a, "lpips": la},
@@ -230,7 +230,7 @@ def test_wins_table_adds_lpips_mean_and_wins():
 
 
 def test_plain_hole_casts_use_the_reference_l1():
-    from csa_lib.evaluate import plain_hole_casts, plain_holes_markdown
+    from csa_lib.eval.evaluate import plain_hole_casts, plain_holes_markdown
     rows = []
     # pair, telea's hole L1, (telea cast, csa cast): p0 and p2 are plain (L1 < 0.02), p1 is not
     for pair, l1_telea, casts in (("p0", 0.010, (1.0, 6.0)), ("p1", 0.050, (9.0, 20.0)), ("p2", 0.019, (3.0, 2.0))):

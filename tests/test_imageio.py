@@ -16,7 +16,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from csa_lib import data, evaluate, imageio, masks, widgets
+from csa_lib import data, imageio, masks
+from csa_lib.eval import evaluate
+from csa_lib.notebook import widgets
 from csa_lib.config import Config
 from csa_lib.inference import inpaint
 from csa_lib.model import build_models

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from csa_lib.inference import any_coverage, generator_from_checkpoint, inpaint, load_model, load_or_init, upscale_window
 from csa_lib.model import build_models
-from csa_lib.official import save_official
+from csa_lib.engine.official_layout import save_official
 from conftest import Payload
 
 
@@ -174,7 +174,7 @@ def test_nothing_under_the_hole_reaches_the_result(model_file, h, w):
 
 
 def test_load_model_refuses_payloads_in_files_and_run_folders(model_file, tmp_path):
-    from csa_lib.checkpoint import UnsafeCheckpointError
+    from csa_lib.engine.checkpoint import UnsafeCheckpointError
 
     marker = tmp_path / "ran.txt"
     real = torch.load(model_file, weights_only=True)

@@ -16,7 +16,7 @@ from csa_lib.masks import (
     HOLE_BUCKETS, MaskSource, apply_mask, center_mask, hole_ratio, irregular_mask, load_mask,
     random_irregular_mask, strokes_to_mask,
 )
-from csa_lib.metrics import bucket_label, bucket_of
+from csa_lib.eval.metrics import bucket_label, bucket_of
 
 
 # --- centre mask -------------------------------------------------------------------------------
@@ -48,14 +48,14 @@ def test_hole_buckets_are_the_nvidia_ten_percent_bins():
 
 def test_masks_own_the_buckets_and_do_not_depend_on_metrics():
     """masks is the lower layer: metrics groups results by the buckets masks draws from, never the reverse."""
-    from csa_lib import metrics
+    from csa_lib.eval import metrics
 
     assert metrics.HOLE_BUCKETS is HOLE_BUCKETS
-    code = "import sys, csa_lib.masks; print('csa_lib.metrics' in sys.modules)"
+    code = "import sys, csa_lib.masks; print('csa_lib.eval.metrics' in sys.modules)"
     root = Path(__file__).resolve().parents[1]
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
                             env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}).stdout.strip()
-    assert loaded == "False", "importing csa_lib.masks pulled in csa_lib.metrics"
+    assert loaded == "False", "importing csa_lib.masks pulled in csa_lib.eval.metrics"
 
 
 @pytest.mark.parametrize("size", [64, 256])

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from csa_lib import metrics
+from csa_lib.eval import metrics
 
 skimage_metrics = pytest.importorskip("skimage.metrics")
 

@@ -149,7 +149,7 @@ def _called(source: str) -> list[str]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
 def test_answers_stay_folded(path: Path):
-    """The rule for answers (csa_lib.teaching): a code cell tagged "answer" with its source hidden, a first
+    """The rule for answers (csa_lib.notebook.teaching): a code cell tagged "answer" with its source hidden, a first
     line that gives nothing away, nothing printed, and a last line `answer(...)` whose output is a closed
     <details>; stored outputs are that and nothing else. Every exercise has its answer right below it."""
     cells = _read(path).cells

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from csa_lib.model import CSAGenerator, FeatureDiscriminator, PatchDiscriminator, init_weights
-from csa_lib.official import (OfficialLayoutError, export_official, export_official_discriminators,
+from csa_lib.engine.official_layout import (OfficialLayoutError, export_official, export_official_discriminators,
                               find_official_pair, load_official, load_official_discriminators, save_official)
 from conftest import centre_mask
 

@@ -50,7 +50,7 @@ def test_every_spec_reference_points_into_the_repository():
     spec = (ROOT / "docs" / "csa_spec.md").read_text()
     sections = set(re.findall(r"^##+ (\d+(?:\.\d+)?)\. ", spec, flags=re.MULTILINE))
     cited = {}
-    for path in sorted((ROOT / "csa_lib").glob("*.py")):
+    for path in sorted((ROOT / "csa_lib").rglob("*.py")):
         text = path.read_text()
         assert "../shared/" not in text, f"{path.name} cites a file outside the repository"
         for ref in re.findall(r"docs/csa_spec\.md`{1,2} (§[\d§\-, .]+)", text):
@@ -63,7 +63,7 @@ def test_every_spec_reference_points_into_the_repository():
 
 
 # The package data a built distribution must hold (pyproject.toml: [tool.setuptools.package-data]).
-PACKAGE_DATA = ("csa_lib/static/mask_painter.js", "csa_lib/static/mask_painter.css")
+PACKAGE_DATA = ("csa_lib/notebook/static/mask_painter.js", "csa_lib/notebook/static/mask_painter.css")
 
 
 def _build(tmp_path: Path, hook: str) -> Path:
@@ -98,3 +98,17 @@ def test_wheel_and_sdist_ship_the_widget_front_end(tmp_path):
             member = f"{top}/{name}"
             assert member in tf.getnames(), f"{name} missing from {sdist.name}"
             assert tf.extractfile(member).read() == (ROOT / name).read_bytes()
+
+
+def test_the_readme_tree_names_every_module():
+    """The README's tree of `csa_lib` lists every module, each under its own subpackage, and nothing that is gone."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n(csa_lib/ .*?)```", text, flags=re.DOTALL).group(1)
+    listed, folder = set(), ""
+    for line in block.splitlines():
+        head, files = line[:12].strip(), line[12:32]
+        folder = "" if head == "csa_lib/" else (head or folder)
+        for name in re.findall(r"[\w]+\.py", files):
+            listed.add(folder + name)
+    modules = {str(p.relative_to(ROOT / "csa_lib")) for p in (ROOT / "csa_lib").rglob("*.py") if p.name != "__init__.py"}
+    assert listed == modules, (sorted(modules - listed), sorted(listed - modules))

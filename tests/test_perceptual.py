@@ -7,7 +7,7 @@ import torch
 stlpips = pytest.importorskip("stlpips_pytorch.stlpips")
 ndimage = pytest.importorskip("scipy.ndimage")
 
-from csa_lib import perceptual  # noqa: E402
+from csa_lib.eval import perceptual  # noqa: E402
 
 
 def _photo(size: int = 64, seed: int = 0) -> np.ndarray:

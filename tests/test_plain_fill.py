@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from csa_lib import blend, metrics
-from csa_lib.baselines import BASELINES
+from csa_lib.engine import blend
+from csa_lib.eval import metrics
+from csa_lib.eval.baselines import BASELINES
 from csa_lib.inference import inpaint, load_model
 
 CROPS = sorted((Path(__file__).parent / "data" / "plain").glob("*.png"))

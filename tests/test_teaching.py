@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from csa_lib.teaching import ANSWER_CLASS, answer, markdown_to_html
+from csa_lib.notebook.teaching import ANSWER_CLASS, answer, markdown_to_html
 
 
 def test_markdown_subset_by_hand():

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from csa_lib import checkpoint as ckpt
-from csa_lib import runlock
+from csa_lib.engine import checkpoint as ckpt
+from csa_lib.engine import run_lock
 from csa_lib.config import Config
 from csa_lib.data import InpaintingDataset, SyntheticImages
-from csa_lib.divergence import TrainingDiverged
+from csa_lib.engine.divergence import TrainingDiverged
 from csa_lib.masks import MaskSource
 from csa_lib.train import Trainer, lr_factor
-from csa_lib.train_cli import build_parser, config_flag, config_from_args
+from csa_lib.cli.train import build_parser, config_flag, config_from_args, main as train_main
 from conftest import Payload, damage_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,7 +250,7 @@ def test_train_step_handles_any_batch_size_and_updates_all_four_nets(tiny_cfg):
 def test_sample_strip_and_loss_plot(tmp_path):
     from types import SimpleNamespace
 
-    from csa_lib.viz import loss_plot, sample_strip, save_sample_strip
+    from csa_lib.notebook.viz import loss_plot, sample_strip, save_sample_strip
 
     image = torch.rand(3, 3, 16, 16) * 2 - 1
     mask = torch.zeros(3, 1, 16, 16)
@@ -305,7 +305,7 @@ def test_cli_flags_convert_to_config_values():
 def test_cli_smoke_run_and_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "2", "TQDM_DISABLE": "1"}
     run = tmp_path / "tmp"
-    base = [sys.executable, "-m", "csa_lib.train", "--checkpoints-dir", str(run)]
+    base = [sys.executable, "-m", "csa_lib.cli.train", "--checkpoints-dir", str(run)]
     done = subprocess.run(base + ["--smoke", "--max-steps", "2", "--data-root", "synthetic", "--device", "cpu"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -421,7 +421,7 @@ def test_resume_skips_a_damaged_or_unsafe_newest_checkpoint(tmp_path):
 
 
 def test_init_generator_refuses_a_payload(tmp_path):
-    from csa_lib.checkpoint import UnsafeCheckpointError
+    from csa_lib.engine.checkpoint import UnsafeCheckpointError
     from csa_lib.model import build_models
 
     marker = tmp_path / "ran.txt"
@@ -448,22 +448,22 @@ def test_a_second_trainer_on_the_same_folder_refuses(tmp_path):
         def on_step_end(self, trainer, logs):
             if trainer.step == 1:
                 other = Trainer(cfg, datasets=_tiny_datasets(cfg))
-                with pytest.raises(runlock.RunLockedError, match=rf"{run.name} is in use by another trainer"):
+                with pytest.raises(run_lock.RunLockedError, match=rf"{run.name} is in use by another trainer"):
                     other.fit()
-                with pytest.raises(runlock.RunLockedError):
+                with pytest.raises(run_lock.RunLockedError):
                     other.save()
                 refused.append(other.step)
 
     first = Trainer(cfg, [SecondTrainer()], datasets=_tiny_datasets(cfg))
     first.fit()
     assert refused == [0] and first.step == 2
-    assert not stale.exists() and not (run / runlock.LOCK_NAME).exists()  # removed at start; released at the end
+    assert not stale.exists() and not (run / run_lock.LOCK_NAME).exists()  # removed at start; released at the end
     assert ckpt.load_checkpoint(run / ckpt.LAST_NAME)["step"] == 2
     Trainer(cfg.replace(max_steps=3), resume=True, datasets=_tiny_datasets(cfg)).fit()  # the folder is free again
 
 
 def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch, capsys):
-    from csa_lib.train_cli import main
+    from csa_lib.cli.train import main
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     run = tmp_path / "run"
@@ -479,7 +479,7 @@ def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch
     assert "step_00000005.pt is empty (0 bytes)" in skipped
     assert ckpt.load_checkpoint(run / ckpt.LAST_NAME)["step"] == 3 and not (tmp_path / "ran.txt").exists()
 
-    # user errors: one line on stderr and exit status 2 (csa_lib.cli)
+    # user errors: one line on stderr and exit status 2 (csa_lib.cli.conventions)
     capsys.readouterr()
     assert main(["--resume", "--checkpoints-dir", str(tmp_path / "rnu")]) == 2
     assert re.search(r"nothing to resume: .*rnu does not exist; run folders nearby: .*run", capsys.readouterr().err)
@@ -487,6 +487,19 @@ def test_cli_resume_falls_back_and_refuses_an_empty_folder(tmp_path, monkeypatch
     assert main(["--resume", "--checkpoints-dir", str(tmp_path / "empty")]) == 2
     assert "empty holds no checkpoint" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == []  # no fresh run started there
+
+
+def test_cli_resume_reads_the_checkpoint_once(tmp_path, monkeypatch):
+    """--resume reads the newest checkpoint for its config and hands the same state to the Trainer."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    common = ["--checkpoints-dir", str(tmp_path / "run"), "--device", "cpu"]
+    assert train_main(["--smoke", "--max-steps", "1", "--data-root", "synthetic", "--ngf", "4", "--ndf", "4",
+                 "--no-use-vgg", *common]) == 0
+    read, load = [], ckpt.load_checkpoint
+    monkeypatch.setattr(ckpt, "load_checkpoint", lambda path, *a, **kw: read.append(Path(path).name) or load(path, *a, **kw))
+    assert train_main(["--resume", "--max-steps", "2", *common]) == 0
+    assert read == [ckpt.step_checkpoint_name(1)]
+    assert ckpt.load_checkpoint(tmp_path / "run" / ckpt.LAST_NAME)["step"] == 2
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,22 +1,25 @@
-"""The trainer's helpers on their own: sampler, RNG state, loss log, checkpoint dict, stop signals, frozen params, CLI shim."""
+"""The trainer's helpers on their own: sampler, RNG state, loss log, checkpoint dict, stop signals, frozen params, the command convention."""
 from __future__ import annotations
 
 import csv
+import importlib
 import os
 import random
 import signal
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from csa_lib import checkpoint as ckpt
+from csa_lib.engine import checkpoint as ckpt
 from csa_lib.config import Config
 from csa_lib.data import fixed_sample_batch
-from csa_lib.runlog import RunLog, truncate_csv, write_csv_row
-from csa_lib.sampling import ResumableSampler, resumable_loader, rng_state, set_rng_state, start_epoch
-from csa_lib.train_state import (NETS, OPTIM_GROUPS, check_resume_settings, data_position, find_checkpoint,
+from csa_lib.engine.run_log import RunLog, truncate_csv, write_csv_row
+from csa_lib.engine.data_order import ResumableSampler, resumable_loader, rng_state, set_rng_state, start_epoch
+from csa_lib.engine.train_state import (NETS, OPTIM_GROUPS, check_resume_settings, data_position, find_checkpoint,
                                  pack_state, unpack_state)
 from csa_lib.utils import catch_stop_signals, frozen
 
@@ -172,11 +175,13 @@ def test_stop_signals_call_back_once_then_the_old_handler_is_back():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_cli_names_are_still_found_in_csa_lib_train():
-    import csa_lib.train as train
-    import csa_lib.train_cli as train_cli
+def test_every_command_is_csa_lib_cli_name_and_a_console_script():
+    """One convention: `python -m csa_lib.cli.<name>` and `csa-<name>` run the same `main`."""
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(scripts) == {"csa-train", "csa-evaluate", "csa-inpaint", "csa-demo"}
+    for script, target in scripts.items():
+        module, _, name = target.partition(":")
+        assert module == "csa_lib.cli." + script.removeprefix("csa-") and name == "main", target
+        assert callable(importlib.import_module(module).main)
 
-    for name in ("main", "build_parser", "config_flag", "config_from_args"):
-        assert getattr(train, name) is getattr(train_cli, name)
-    with pytest.raises(AttributeError, match="no_such_name"):
-        getattr(train, "no_such_name")
+

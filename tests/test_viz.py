@@ -1,4 +1,4 @@
-"""csa_lib.viz: notebook figures, loss plots, training-sample grids, sample strips on disk, inpainting strips."""
+"""csa_lib.notebook.viz: notebook figures, loss plots, training-sample grids, sample strips on disk, inpainting strips."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from csa_lib import viz
+from csa_lib.notebook import viz
 
 
 def _samples(n: int, size: int = 16) -> list[dict[str, torch.Tensor]]:

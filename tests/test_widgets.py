@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csa_lib import widgets
-from csa_lib.widgets import InpaintApp, MaskPainter
+from csa_lib.notebook import widgets
+from csa_lib.notebook.widgets import InpaintApp, MaskPainter
 
 
 def checker_image(height: int = 80, width: int = 100) -> np.ndarray:
@@ -156,7 +156,7 @@ def test_esm_is_a_self_contained_module() -> None:
 
 
 def test_front_end_is_the_package_files() -> None:
-    """`_esm` / `_css` are the text of csa_lib/static/mask_painter.{js,css}, plain strings on class and instance."""
+    """`_esm` / `_css` are the text of csa_lib/notebook/static/mask_painter.{js,css}, plain strings on class and instance."""
     static = Path(widgets.__file__).with_name("static")
     esm = (static / "mask_painter.js").read_text(encoding="utf-8")
     css = (static / "mask_painter.css").read_text(encoding="utf-8")
@@ -311,7 +311,7 @@ def test_upload_button_has_a_plain_label() -> None:
     """ipywidgets draws "description (count)"; the painter's CSS replaces that text with UPLOAD_LABEL."""
     import re
 
-    from csa_lib import widgets
+    from csa_lib.notebook import widgets
 
     app = InpaintApp(image=checker_image(), inpaint_fn=mean_fill)
     assert "csa-upload" in app.upload._dom_classes and app.upload.description == widgets.UPLOAD_LABEL

@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
-from .imageio import read_image
-from .utils import to_pil
+from ..imageio import read_image
+from ..utils import to_pil
 
 STRIP_COLUMNS = ("input", "coarse", "refined", "composite", "truth")
 DISPLAY_DPI = 80  # notebook pictures: sharp enough, small enough to keep in a notebook
@@ -142,7 +142,7 @@ class LivePlot:
             return
         fig = loss_plot(trainer.history, self.keys)
         try:
-            from IPython.display import display
+            from IPython.display import display  # here: IPython exists only in notebooks (the notebooks extra)
         except ImportError:
             return
         if self._handle is None:

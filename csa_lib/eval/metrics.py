@@ -138,7 +138,7 @@ def l2(result: Any, truth: Any, mask: Any = None, region: str = "all") -> float:
 def ssim(result: Any, truth: Any, mask: Any = None, region: str = "all") -> float:
     """SSIM of (H, W, 3) images in [0, 255] (skimage, 7x7 window); region="hole" averages the map in the hole."""
     try:
-        from skimage.metrics import structural_similarity
+        from skimage.metrics import structural_similarity  # here: scikit-image is in the optional eval extra
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("ssim needs scikit-image: pip install 'csa-inpainting[eval]'") from exc
     result, truth = _pair(result, truth)

@@ -21,11 +21,12 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
-from csa_lib import imageio, inference, perceptual
-from csa_lib.baselines import BASELINES, Inpainter
-from csa_lib.cli import Parser, UserError, run_cli
+from csa_lib import imageio, inference
+from csa_lib.eval import perceptual
+from csa_lib.eval.baselines import BASELINES, Inpainter
+from csa_lib.cli.conventions import Parser, UserError, run_cli
 from csa_lib.masks import center_mask, irregular_mask, random_irregular_mask
-from csa_lib.metrics import (
+from csa_lib.eval.metrics import (
     HOLE_BUCKETS,
     METRIC_KEYS,
     as_hole,
@@ -33,7 +34,7 @@ from csa_lib.metrics import (
     bucket_of,
     compute_all,
 )
-from csa_lib.report import (  # noqa: F401  (re-exported: evaluate.summary_markdown etc. are public)
+from csa_lib.eval.report import (  # noqa: F401  (re-exported: evaluate.summary_markdown etc. are public)
     SUMMARY_COLUMNS,
     plain_hole_casts,
     plain_holes_markdown,

@@ -9,7 +9,7 @@ Three modes of the generator's CSA layer (`ABLATION_MODES`), set for a `with` bl
   best match; the chain and the search's D_max are kept, so only the choice of match changes.
 
 `fill_modes` runs all three, `ablation_rows` measures PSNR and L1 over the hole against the truth
-(`csa_lib.metrics`, on 8-bit images as the rest of the project measures), `plot_ablation` draws them.
+(`csa_lib.eval.metrics`, on 8-bit images as the rest of the project measures), `plot_ablation` draws them.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from . import metrics, perceptual
-from .csa_layer import MatchFn
-from .viz import NotebookFigure, hide_ticks, masked_input, to_hwc
+from ..csa_layer import MatchFn
+from ..notebook.viz import NotebookFigure, hide_ticks, masked_input, to_hwc
 
 __all__ = ["ABLATION_MODES", "ablation_rows", "csa_matches", "describe_ablation", "fill_modes", "mean_by_mode", "plot_ablation",
            "random_known_matches"]

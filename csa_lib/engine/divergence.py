@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from .cli import UserError
+from ..cli.conventions import UserError
 
 CEILING = 1e12
 """A loss above this is exploding, whatever its history."""

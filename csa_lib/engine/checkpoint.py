@@ -19,7 +19,7 @@ does not, so a damaged tensor would load as garbage), and unpickles with `weight
 a file holding anything but tensors and plain Python types raises `UnsafeCheckpointError`, never
 runs code. Our own checkpoints hold nothing else.
 
-One writer per run folder is `csa_lib.runlock.RunLock`; `remove_stale_temp_files` runs under it.
+One writer per run folder is `csa_lib.engine.run_lock.RunLock`; `remove_stale_temp_files` runs under it.
 """
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     state = read_torch_file(path, map_location)
     if not isinstance(state, dict) or not str(state.get("format", "")).startswith("csa-inpainting/"):
         raise CheckpointError(f"{path} is not a csa-inpainting checkpoint (no 'format' key "
-                              f"'csa-inpainting/...'; original CSA weights load through csa_lib.official)")
+                              f"'csa-inpainting/...'; original CSA weights load through csa_lib.engine.official_layout)")
     return state
 
 
@@ -293,7 +293,7 @@ def export_generator(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, 
 
 
 def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
-    """Delete the `.<name>.tmp` files a killed save left in `directory` (call it holding the run's `runlock.RunLock`)."""
+    """Delete the `.<name>.tmp` files a killed save left in `directory` (call it holding the run's `run_lock.RunLock`)."""
     directory = Path(directory)
     if not directory.is_dir():
         return []

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from csa_lib.metrics import as_image
+from csa_lib.eval.metrics import as_image
 
 _EVAL_HINT = "pip install 'csa-inpainting[eval]'"
 MIN_SIDE = 21  # smaller images shrink below the reflection padding of the network's last blur-pool
@@ -35,7 +35,7 @@ def _stlpips():
     try:
         # the package prints nothing on import today; silenced in case a version does
         with contextlib.redirect_stdout(io.StringIO()):
-            from stlpips_pytorch import stlpips
+            from stlpips_pytorch import stlpips  # here: the package is in the optional eval extra
     except ImportError as exc:
         raise ImportError(
             f"LPIPS needs stlpips-pytorch (and torchsummary, which it imports): {_EVAL_HINT}") from exc

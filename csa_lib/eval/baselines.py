@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from csa_lib.imageio import composite
-from csa_lib.metrics import as_hole
+from csa_lib.eval.metrics import as_hole
 
 _EVAL_HINT = "pip install 'csa-inpainting[eval]'"
 
@@ -44,7 +44,7 @@ def _composite(filled: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.nd
 def _cv2():
     """Import OpenCV lazily with an install hint."""
     try:
-        import cv2
+        import cv2  # here: OpenCV is in the optional eval extra
     except ImportError as exc:
         raise ImportError(f"this baseline needs OpenCV: {_EVAL_HINT}") from exc
     return cv2
@@ -73,7 +73,7 @@ def navier_stokes(image: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.nd
 def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Biharmonic fill (skimage.restoration.inpaint_biharmonic): uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3)."""
     try:
-        from skimage.restoration import inpaint_biharmonic
+        from skimage.restoration import inpaint_biharmonic  # here: scikit-image is in the optional eval extra
     except ImportError as exc:
         raise ImportError(f"biharmonic needs scikit-image: {_EVAL_HINT}") from exc
     masked, hole = _prepare(image, mask)

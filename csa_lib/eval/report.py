@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from csa_lib.metrics import psnr, summarise, to_csv, to_markdown
+from csa_lib.eval.metrics import psnr, summarise, to_csv, to_markdown
 
 SUMMARY_COLUMNS = ("n", "hole_ratio", "psnr", "ssim", "lpips", "l1", "l2", "tv",
                    "psnr_hole", "ssim_hole", "l1_hole", "l2_hole", "tv_hole", "time_s")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .data import make_loader
+from ..data import make_loader
 
 
 class ResumableSampler(Sampler[int]):

@@ -1,4 +1,4 @@
-"""Inpaint one photo with one mask: `python -m csa_lib.inpaint IMAGE MASK -o OUT` (also `csa-inpaint`).
+"""Inpaint one photo with one mask: `python -m csa_lib.cli.inpaint IMAGE MASK -o OUT` (also `csa-inpaint`).
 
 The mask is an image of the photo's size; a pixel is a hole when it is at least half intensity
 (>= 128 in an 8-bit mask, 1 in a 0/1 mask), the README's "The mask rule". A mask that looks like a
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from .cli import Parser, UserError, device, run_cli
-from .inference import BLENDS, inpaint, load_model
+from .conventions import Parser, UserError, device, run_cli
+from ..inference import BLENDS, inpaint, load_model
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """`make demo`: inpaint the sample photos with the shipped weights and save a comparison figure.
 
-Usage: python -m csa_lib.demo [--checkpoint PATH] [--samples data/samples] [--out outputs]
+Usage: python -m csa_lib.cli.demo (also `csa-demo`) [--checkpoint PATH] [--samples data/samples] [--out outputs]
 """
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no GUI backend to pick, nothing to close
 from PIL import Image
 
-from . import imageio
-from .baselines import telea
-from .inference import inpaint, load_model
-from .cli import Parser, run_cli
+from .. import imageio
+from ..eval.baselines import telea
+from ..inference import inpaint, load_model
+from .conventions import Parser, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
@@ -59,7 +59,7 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
-    parser = Parser(prog="python -m csa_lib.demo", description="Inpaint the sample photos and save a comparison figure.")
+    parser = Parser(prog="csa-demo", description="Inpaint the sample photos and save a comparison figure.")
     parser.add_argument("--checkpoint", default=None, help="checkpoint path (default: the shipped demo model)")
     parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples",
                         help="folder with images/ and masks/")
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"figure written to {figure.resolve()}")
         return 0
 
-    return run_cli("python -m csa_lib.demo", args.debug, body)
+    return run_cli("csa-demo", args.debug, body)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .csa_layer import normalise_features, search_matches
+from ..csa_layer import normalise_features, search_matches
 
 __all__ = ["contextual_attention", "shift_copy"]
 

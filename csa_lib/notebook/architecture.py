@@ -21,9 +21,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
-from .csa_layer import CSALayer
-from .model import CSA_LEVEL, CSAGenerator, DilatedDown, FeatureDiscriminator, PatchDiscriminator
-from .vgg import SLICES
+from ..csa_layer import CSALayer
+from ..model import CSA_LEVEL, CSAGenerator, DilatedDown, FeatureDiscriminator, PatchDiscriminator
+from ..vgg import SLICES
 from .viz import NotebookFigure
 
 __all__ = ["LayerInfo", "STAGES", "plot_architecture", "stage_summary", "trace_architecture", "trace_module"]

@@ -27,8 +27,8 @@ from PIL import Image
 from csa_lib import imageio
 from csa_lib.imageio import ImageLike
 
-from . import inference
-from .masks import strokes_to_mask
+from .. import inference
+from ..masks import strokes_to_mask
 InpaintFn = Callable[[Image.Image, Image.Image], Image.Image]
 
 TOOLS = ("brush", "eraser", "rect")

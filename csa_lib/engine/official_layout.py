@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import CheckpointError, read_torch_file
-from .model import CSA_LEVEL, CSAGenerator, FeatureDiscriminator, PatchDiscriminator
+from ..model import CSA_LEVEL, CSAGenerator, FeatureDiscriminator, PatchDiscriminator
 
 StateDict = Mapping[str, Tensor]
 Source = Union[StateDict, str, os.PathLike]

@@ -49,7 +49,7 @@ class Parser(argparse.ArgumentParser):
 
 def device(text: str) -> str:
     """argparse type of `--device`: a torch device that exists here (cpu, cuda, cuda:1, mps)."""
-    import torch
+    import torch  # here, not at the top: `--help` and flag errors should not wait for torch to import
 
     try:
         dev = torch.device(text)

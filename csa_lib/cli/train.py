@@ -1,8 +1,8 @@
-"""The training command line: `python -m csa_lib.train` (also `csa-train`), one flag per Config field.
+"""The training command line: `python -m csa_lib.cli.train` (also `csa-train`), one flag per Config field.
 
-`python -m csa_lib.train --data-root DIR [--any-config-field ...] [--smoke] [--resume] [--device]`:
+`python -m csa_lib.cli.train --data-root DIR [--any-config-field ...] [--smoke] [--resume] [--device]`:
 unset flags keep the Config default (or `Config.smoke()`'s with --smoke, or the checkpoint's with
---resume). User errors are one line and exit status 2 (`csa_lib.cli`); a run stopped by Ctrl-C or
+--resume). User errors are one line and exit status 2 (`csa_lib.cli.conventions`); a run stopped by Ctrl-C or
 SIGTERM saves and exits 130 / 143.
 """
 from __future__ import annotations
@@ -16,11 +16,11 @@ import typing
 from pathlib import Path
 from typing import Any, Callable
 
-from . import checkpoint as ckpt
-from .cli import Parser, UserError, device, run_cli
-from .config import MASK_TYPES, Config
-from .train import Trainer
-from .vgg import IMAGENET_WEIGHTS, VGGWeightsUnavailable, imagenet_weights_path
+from ..engine import checkpoint as ckpt
+from .conventions import Parser, UserError, device, run_cli
+from ..config import MASK_TYPES, Config
+from ..train import Trainer
+from ..vgg import IMAGENET_WEIGHTS, VGGWeightsUnavailable, imagenet_weights_path
 
 
 def _none_or(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -83,7 +83,7 @@ def _vgg_hint(error: Exception) -> UserError:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point (`python -m csa_lib.train`, `csa-train`); user errors are one line and exit status 2."""
+    """CLI entry point (`python -m csa_lib.cli.train`, `csa-train`); user errors are one line and exit status 2."""
     args = build_parser().parse_args(argv)
     return run_cli("csa-train", args.debug, lambda: _train(args))
 
@@ -93,11 +93,11 @@ def _train(args: argparse.Namespace) -> int:
         cfg = config_from_args(args)
     except ValueError as error:  # Config.__post_init__ checks the values
         raise UserError(f"bad setting: {error}") from error
-    resume: bool | Path = False
+    resume: bool | tuple[Path, dict[str, Any]] = False
     if args.resume:  # the newest checkpoint that fully loads (damaged ones skipped with a warning), else an error
         found, state = ckpt.resume_point(cfg.checkpoints_dir)
         cfg = config_from_args(args, Config.from_dict(state["config"]))  # its settings, then explicit flags
-        resume = found
+        resume = (found, state)  # the Trainer resumes from this state: the file is read once
     try:
         trainer = Trainer(cfg, device=args.device, resume=resume)
     except VGGWeightsUnavailable as error:  # ImageNet offline, or --vgg-weights stlpips without the package

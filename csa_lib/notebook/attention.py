@@ -23,10 +23,10 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from PIL import Image
 from torch import Tensor
 
-from .csa_layer import CSAAttention
-from .data import SyntheticImages
-from .imageio import read_image
-from .utils import from_pil
+from ..csa_layer import CSAAttention
+from ..data import SyntheticImages
+from ..imageio import read_image
+from ..utils import from_pil
 from .viz import NotebookFigure, hide_ticks, robust_limits, to_chw, to_hwc
 
 __all__ = [
@@ -35,7 +35,7 @@ __all__ = [
     "plot_feature_mask", "plot_feature_panels", "plot_maps", "plot_score_map", "run_with_csa_input",
 ]
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "data" / "samples" / "images"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "samples" / "images"
 _QUERY_COLOUR, _MATCH_COLOUR = "tab:red", "white"
 _HOLE_GREY = (0.83, 0.83, 0.83)  # matplotlib's "lightgrey", opaque over the hole
 
@@ -381,7 +381,7 @@ class AttentionExplorer:
 
     def redraw(self) -> None:
         """Draw the score map of the selected hole cell into the output area."""
-        from IPython.display import display
+        from IPython.display import display  # here: IPython exists only in notebooks (the notebooks extra)
 
         row, col = self.position
         self.label.value = f"cell ({row}, {col}) of {self.slider.max + 1}"
@@ -394,7 +394,7 @@ class AttentionExplorer:
             display(self.figure)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import display  # here: IPython exists only in notebooks (the notebooks extra)
 
         display(self.widget)
 
