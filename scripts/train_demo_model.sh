@@ -75,7 +75,7 @@ OMP_NUM_THREADS=1 "$PY" scripts/learning_curve.py --run "${RUN}_9" --start data/
 # (7 U-Net levels) fine-tuned at 256 px (--unet-depth 7) with round 9's terms for the same CPU time as
 # round 9 (2,683 s of one core: scripts/cpu_budget.sh stops it with SIGTERM). The consistency term is off:
 # at 1e-5 the CSA features blew up within 9 steps at 256 px (g_total 8.9e4, the divergence guard stopped it).
-OMP_NUM_THREADS=1 "$PY" -m csa_lib.train "${ROUND9[@]}" --image-size 256 --unet-depth 7 --lambda-consistency 0 \
+OMP_NUM_THREADS=1 "$PY" -m csa_lib.cli.train "${ROUND9[@]}" --image-size 256 --unet-depth 7 --lambda-consistency 0 \
     --save-every 50 --sample-every 100 --init-generator data/checkpoints/csa_demo.pt \
     --checkpoints-dir "${RUN}_10_256" --seed 10 &
 bash scripts/cpu_budget.sh $! 2683
