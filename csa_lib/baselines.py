@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from csa_lib.imageio import composite
+from csa_lib import imageio
 from csa_lib.metrics import as_hole
 
 _EVAL_HINT = "pip install 'csa-inpainting[eval]'"
@@ -30,15 +30,13 @@ def _prepare(image: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"mask shape {hole.shape} does not match image shape {image.shape[:2]}")
     if hole.all():
         raise ValueError("mask covers the whole image: nothing known to inpaint from")
-    masked = image.copy()
-    masked[hole] = 0
-    return masked, hole
+    return imageio.composite(np.zeros_like(image), image, hole), hole  # no truth in the hole
 
 
 def _composite(filled: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Hole from ``filled`` (any numeric, [0, 255]), known pixels from ``image`` -> uint8 (H, W, 3)."""
     filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)  # (H, W, 3)
-    return composite(filled, image, hole)
+    return imageio.composite(filled, image, hole)
 
 
 def _cv2():

@@ -152,13 +152,8 @@ def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
     def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """CSA inpainting: uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3), known pixels kept."""
         hole = as_hole(mask)  # (H, W)
-        masked = np.where(hole[..., None], np.uint8(0), image).astype(np.uint8)  # (H, W, 3), no truth in hole
-        pil_mask = Image.fromarray(hole.astype(np.uint8) * 255)  # white = hole
-        result = inference.inpaint(model, Image.fromarray(masked), pil_mask, blend=blend)
-        result = result.convert("RGB")
-        if result.size != (image.shape[1], image.shape[0]):
-            result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
-        return imageio.composite(np.asarray(result, dtype=np.uint8), masked, hole)
+        masked = imageio.composite(np.zeros_like(image), image, hole)  # (H, W, 3), no truth in hole
+        return np.asarray(inference.inpaint(model, masked, hole, blend=blend))  # known pixels pasted back there
 
     return csa
 

@@ -376,10 +376,24 @@ def warn_if_no_hole(hole: np.ndarray, stacklevel: int = 3) -> None:
                       UserWarning, stacklevel=stacklevel)
 
 
-def composite(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Paste the known pixels back: ``composite = mask*fill + (1-mask)*image``; (H,W,C) arrays, (H,W) bool hole."""
+def composite(fill: np.ndarray | torch.Tensor, image: np.ndarray | torch.Tensor,
+              hole: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Paste the known pixels back: `fill` in the hole, `image` elsewhere; the library's one paste.
+
+    Arrays: (H,W,C) fill and image, (H,W) bool hole -> (H,W,C) of image's dtype. Tensors: (C,H,W) or
+    (B,C,H,W) fill and image, (H,W), (1,H,W) or (B,1,H,W) bool hole -> a tensor of their shape (autograd kept).
+    """
+    if isinstance(image, torch.Tensor):
+        hole_t = torch.as_tensor(hole, device=image.device).bool()
+        if hole_t.dim() == image.dim() - 1:
+            hole_t = hole_t[None]  # (1,H,W) over the channels
+        if (fill.shape != image.shape or hole_t.dim() != image.dim() or hole_t.shape[-3] != 1
+                or hole_t.shape[-2:] != image.shape[-2:]):
+            raise ValueError(f"composite needs fill and image of one shape and a hole of their H, W, got "
+                             f"{tuple(fill.shape)}, {tuple(image.shape)} and {tuple(hole_t.shape)}")
+        return torch.where(hole_t, fill, image)  # (C,H,W) or (B,C,H,W)
     fill, image, hole = np.asarray(fill), np.asarray(image), np.asarray(hole, dtype=bool)
     if fill.shape != image.shape or hole.shape != image.shape[:2]:
         raise ValueError(f"composite needs fill and image of one shape and an (H, W) hole, got "
                          f"{fill.shape}, {image.shape} and {hole.shape}")
-    return np.where(hole[..., None], fill, image).astype(image.dtype)
+    return np.where(hole[..., None], fill, image).astype(image.dtype)  # (H,W,C)

@@ -269,6 +269,52 @@ def test_composite_pastes_known_pixels_back():
         imageio.composite(fill[:1], image, hole)
 
 
+def test_composite_pastes_tensors_back_channel_first():
+    fill, image = torch.full((2, 3, 2, 3), 5.0), torch.arange(36.0).reshape(2, 3, 2, 3)
+    hole = torch.zeros(2, 1, 2, 3, dtype=torch.bool)
+    hole[0, 0, 1, 2] = hole[1, 0, 0, 0] = True
+    out = imageio.composite(fill, image, hole)
+    expected = image.clone()
+    expected[0, :, 1, 2] = expected[1, :, 0, 0] = 5.0  # by hand
+    assert torch.equal(out, expected)
+    single = imageio.composite(fill[0], image[0], hole[0, 0])  # (C,H,W) with an (H,W) hole
+    assert torch.equal(single, expected[0])
+    with pytest.raises(ValueError, match="one shape"):
+        imageio.composite(fill[:, :1], image, hole)
+
+
+def test_every_paste_goes_through_composite(model, monkeypatch):
+    """The generator, the Poisson blend, `inpaint`, the evaluation's CSA method, the baselines and the widget paste with it."""
+    from csa_lib import baselines, blend
+
+    calls: list[str] = []
+    real = imageio.composite
+
+    def spy(fill, image, hole):
+        calls.append(type(image).__name__)
+        return real(fill, image, hole)
+
+    monkeypatch.setattr(imageio, "composite", spy)
+    pixels = gradient(32, 32)
+    hole = np.zeros((32, 32), bool)
+    hole[10:20, 12:22] = True
+    callers = {
+        "generator": lambda: model(torch.zeros(1, 3, 32, 32), torch.from_numpy(hole)[None, None].float()),
+        "harmonic_fill": lambda: blend.harmonic_fill(torch.rand(3, 32, 32), torch.from_numpy(hole)),
+        "poisson_blend": lambda: blend.poisson_blend(torch.rand(3, 32, 32), torch.rand(3, 32, 32), torch.from_numpy(hole)),
+        "inpaint": lambda: inpaint(model, pixels, hole, blend="none"),
+        "evaluate.csa": lambda: evaluate.csa_inpainter(model, blend="none")(pixels, hole),
+        "telea": lambda: baselines.telea(pixels, hole),
+    }
+    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im)
+    app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[4, 4], [12, 12]]}])
+    callers["widget"] = app.inpaint
+    for name, call in callers.items():
+        calls.clear()
+        call()
+        assert calls, f"{name} pasted the known pixels back without imageio.composite"
+
+
 def test_bytes_and_files_read_alike(tmp_path):
     pixels = gradient(12, 14)
     buffer = io.BytesIO()
