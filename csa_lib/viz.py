@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
+from . import imageio
 from .imageio import read_image
 from .utils import to_pil
 
@@ -49,9 +50,16 @@ LOSS_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def masked_input(image: Tensor, mask: Tensor, fill: float = 1.0) -> Tensor:
-    """(B,3,H,W) image with its hole (mask (B,1,H,W), 1 = hole) painted `fill` (white by default)."""
-    return torch.where(mask > 0.5, torch.full_like(image, fill), image)  # (B,3,H,W)
+def masked_input(image: Tensor | np.ndarray, mask: Tensor | np.ndarray, fill: float = 1.0) -> Tensor | np.ndarray:
+    """The input as shown: its hole painted `fill` (a share of full scale; white by default); the library's one.
+
+    Tensors: (B,3,H,W) or (3,H,W) in [-1,1] with a (B,1,H,W) / (1,H,W) mask, 1 = hole -> a tensor of the
+    image's shape. Arrays: uint8 (H,W,3) with a bool (H,W) hole -> uint8 (H,W,3), the hole round(255 * fill).
+    """
+    if isinstance(image, Tensor):
+        return imageio.composite(torch.full_like(image, fill), image, mask > 0.5)  # (B,3,H,W)
+    image = np.asarray(image, dtype=np.uint8)
+    return imageio.composite(np.full_like(image, round(255 * fill)), image, np.asarray(mask, dtype=bool))  # (H,W,3)
 
 
 def sample_strip(image: Tensor, mask: Tensor, out: Any, max_rows: int = 4) -> Tensor:
@@ -264,8 +272,7 @@ def inpaint_strips(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndar
     for ax in axes.flat:
         ax.set_axis_off()
     for index, (label, truth, hole, result) in enumerate(examples):
-        hole = np.asarray(hole, dtype=bool)  # (H,W)
-        shown = np.where(hole[..., None], np.uint8(255), np.asarray(truth, dtype=np.uint8))  # (H,W,3) white hole
+        shown = masked_input(truth, hole)  # (H,W,3) white hole
         row, first = divmod(index, per_row)
         for k, (name, panel) in enumerate(zip(columns, (shown, result, truth))):
             ax = axes[row][3 * first + k]
