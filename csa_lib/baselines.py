@@ -95,7 +95,7 @@ def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3, seed: i
     if not hole.any():
         return masked
     patch_match.set_random_seed(seed)
-    filled = patch_match.inpaint(masked, hole.astype(np.uint8) * 255, patch_size=patch_size)  # (H, W, 3) uint8
+    filled = patch_match.inpaint(masked, np.asarray(imageio.mask_image(hole)), patch_size=patch_size)  # (H, W, 3) uint8
     return _composite(filled, masked, hole)
 
 

@@ -101,9 +101,7 @@ def center_half_masks(size: int) -> list[tuple[str, np.ndarray]]:
     A quarter of the image, a little larger than the original's 120 x 120 training hole, so a model
     that only memorised that one square is caught out.
     """
-    hole = np.zeros((size, size), bool)
-    hole[size // 4:3 * size // 4, size // 4:3 * size // 4] = True
-    return [("center_half", hole)]
+    return [("center_half", as_hole(np.asarray(center_mask(size, overlap=0))))]
 
 
 def freeform_masks(size: int, hole_range: tuple[float, float] = (0.15, 0.35), seed: int = 0,

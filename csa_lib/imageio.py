@@ -45,7 +45,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "GREY_BAND", "IMAGE_EXTENSIONS", "MAX_PIXELS", "MOSTLY_HOLE", "PHOTO_GREY_SHARE", "PHOTO_LEVELS", "ImageLike",
-    "composite", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_plane", "open_image",
+    "composite", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_image", "mask_plane",
+    "open_image",
     "read_image", "read_mask", "warn_if_mostly_hole", "warn_if_no_hole", "warn_if_photo",
 ]
 
@@ -324,6 +325,14 @@ def hole_of(plane: Image.Image) -> np.ndarray:
 def read_mask(mask: ImageLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """A path, bytes, PIL image, array or tensor -> bool (H, W), True = hole, by the one mask rule."""
     return hole_of(mask_plane(mask, max_pixels))
+
+
+def mask_image(hole: np.ndarray) -> Image.Image:
+    """A bool (H, W) hole (or 0/1 values) -> PIL "L" image, 255 = hole, 0 = known: what `read_mask` reads back."""
+    hole = np.asarray(hole)
+    if hole.ndim != 2:
+        raise ValueError(f"mask_image needs an (H, W) hole, got shape {hole.shape}")
+    return Image.fromarray((hole > 0.5 if hole.dtype != bool else hole).astype(np.uint8) * np.uint8(255), mode="L")
 
 
 def warn_if_mostly_hole(hole: np.ndarray, limit: float = MOSTLY_HOLE, stacklevel: int = 3) -> None:

@@ -26,7 +26,8 @@ from csa_lib.config import MASK_TYPES
 
 __all__ = [
     "HOLE_BUCKETS", "MASK_EXTENSIONS", "MaskSource", "apply_mask", "center_mask", "find_mask_files",
-    "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "strokes_to_mask",
+    "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "stroke_mask",
+    "strokes_to_mask",
 ]
 
 HOLE_BUCKETS: tuple[tuple[float, float], ...] = (
@@ -43,14 +44,17 @@ _BOX_PROBABILITY = 0.15  # share of primitives that are axis-aligned boxes inste
 _SHRINK = 0.7            # stroke/box scale factor after a primitive overshoots the range
 
 
-def center_mask(size: int) -> torch.Tensor:
-    """The original's centre hole -> float32 (1, size, size), rows/cols size/4+o .. 3*size/4-o-1, o = size//64.
+def center_mask(size: int, overlap: int | None = None) -> torch.Tensor:
+    """The centre hole -> float32 (1, size, size), rows/cols size/4+o .. 3*size/4-o-1; the library's one.
 
-    At 256 px (overlap 4, as in the original) the hole is rows and columns 68..187 inclusive (120 x 120).
+    ``overlap`` o defaults to the original's size//64: at 256 px (overlap 4) the hole is rows and
+    columns 68..187 inclusive (120 x 120). ``overlap=0`` is the half-side square (64..191 at 256 px).
     """
     if size < 4:
         raise ValueError(f"center_mask needs size >= 4, got {size}")
-    overlap = size // 64
+    overlap = size // 64 if overlap is None else overlap
+    if not 0 <= overlap < size // 4:
+        raise ValueError(f"center_mask needs 0 <= overlap < size/4 = {size // 4}, got {overlap}")
     lo, hi = size // 4 + overlap, 3 * size // 4 - overlap  # hole = [lo, hi)
     mask = torch.zeros(1, size, size)  # (1, size, size)
     mask[:, lo:hi, lo:hi] = 1.0
@@ -130,6 +134,47 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
             return hole.astype(np.float32)
     raise RuntimeError(f"could not reach a hole ratio in {tuple(hole_range)} at {size} px "
                        f"after {_MAX_PRIMITIVES} strokes")
+
+
+def stroke_mask(size: int = 256, ratio_range: Sequence[float] = (0.2, 0.3), seed: int = 0,
+                max_attempts: int = 200) -> np.ndarray:
+    """Seeded free-form brush strokes with a hole ratio in ``ratio_range`` -> float32 (size, size), 1 = hole.
+
+    The generator of the committed sample masks (``data/samples/masks/irregular_*.png``, written by
+    ``scripts/build_demo_data.py --samples``). Strokes are random polylines (4-10 vertices, 15-45 px
+    steps, 9-27 px wide at 256 px, round joints; they may run off the frame), added until the ratio
+    reaches a target drawn from the band; an attempt that overshoots the band is redrawn with the same
+    generator, so the result depends only on ``seed``.
+    """
+    lo, hi = float(ratio_range[0]), float(ratio_range[1])
+    if not 0.0 < lo < hi < 1.0:
+        raise ValueError(f"bad ratio_range {tuple(ratio_range)}: need 0 < lo < hi < 1")
+    rng = np.random.default_rng(seed)
+    k = size / 256.0
+    for _ in range(max_attempts):
+        target = rng.uniform(lo + 0.2 * (hi - lo), hi - 0.2 * (hi - lo))
+        canvas = Image.new("L", (size, size), 0)
+        draw = ImageDraw.Draw(canvas)
+        hole, ratio = np.zeros((size, size), bool), 0.0
+        while ratio < target:
+            width = int(round(rng.uniform(9, 27) * k))
+            x, y = rng.uniform(0, size, size=2)
+            angle = rng.uniform(0, 2 * math.pi)
+            points = [(x, y)]
+            for _ in range(int(rng.integers(4, 11))):
+                angle += rng.uniform(-math.pi / 3, math.pi / 3)
+                step = rng.uniform(15, 45) * k
+                x, y = x + step * math.cos(angle), y + step * math.sin(angle)  # may leave the frame
+                points.append((x, y))
+            draw.line(points, fill=255, width=width, joint="curve")
+            r = width / 2.0
+            for px, py in (points[0], points[-1]):
+                draw.ellipse((px - r, py - r, px + r, py + r), fill=255)
+            hole = imageio.hole_of(canvas)  # (size, size) bool
+            ratio = float(hole.mean())
+        if lo <= ratio <= hi:
+            return hole.astype(np.float32)
+    raise RuntimeError(f"could not draw a mask with hole ratio in {tuple(ratio_range)} (seed {seed})")
 
 
 def random_box_mask(size: int, rng: np.random.Generator, side_range: Sequence[float] = (0.15, 0.65)) -> np.ndarray:

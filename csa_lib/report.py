@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from csa_lib.metrics import psnr, summarise, to_csv, to_markdown
-from csa_lib import viz
+from csa_lib import imageio, viz
 
 SUMMARY_COLUMNS = ("n", "hole_ratio", "psnr", "ssim", "lpips", "l1", "l2", "tv",
                    "psnr_hole", "ssim_hole", "l1_hole", "l2_hole", "tv_hole", "time_s")
@@ -149,7 +149,7 @@ def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
     for row, example in enumerate(examples):
         truth, hole = example["truth"], example["hole"]
         shown = viz.masked_input(truth, hole)  # (H, W, 3) white hole
-        panels = [shown, hole.astype(np.uint8) * 255, *(example["outputs"][m] for m in methods), truth]
+        panels = [shown, np.asarray(imageio.mask_image(hole)), *(example["outputs"][m] for m in methods), truth]
         for col, (ax, panel) in enumerate(zip(axes[row], panels)):
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])

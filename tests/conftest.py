@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from csa_lib.config import Config
+from csa_lib.masks import center_mask
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -42,12 +43,8 @@ def tiny_cfg(tmp_path) -> Config:
 
 
 def centre_mask(batch: int, size: int) -> torch.Tensor:
-    """(B,1,size,size) float mask with the original's centre-hole geometry."""
-    overlap = size // 64
-    lo, hi = size // 4 + overlap, 3 * size // 4 - overlap
-    mask = torch.zeros(batch, 1, size, size)
-    mask[..., lo:hi, lo:hi] = 1.0
-    return mask
+    """(B,1,size,size) float mask: `csa_lib.masks.center_mask`, the original's centre hole, for each sample."""
+    return center_mask(size)[None].repeat(batch, 1, 1, 1)  # (B,1,size,size)
 
 
 class Payload:

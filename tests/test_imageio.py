@@ -315,6 +315,30 @@ def test_every_paste_goes_through_composite(model, monkeypatch):
         assert calls, f"{name} pasted the known pixels back without imageio.composite"
 
 
+def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkeypatch, tmp_path):
+    """A hole -> 'L' 0/255; the widget (its mask, the mask given to inpaint_fn, the saved mask) and the strips write it so."""
+    from csa_lib import report
+
+    hole = np.array([[True, False], [False, True]])
+    written = imageio.mask_image(hole)
+    assert written.mode == "L" and np.asarray(written).tolist() == [[255, 0], [0, 255]]
+    assert np.array_equal(imageio.read_mask(written), hole)
+    assert np.array_equal(np.asarray(imageio.mask_image(hole.astype(np.float32))), np.asarray(written))
+    calls: list[int] = []
+    real = imageio.mask_image
+    monkeypatch.setattr(imageio, "mask_image", lambda h: calls.append(1) or real(h))
+    pixels = gradient(16, 16)
+    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im, output_dir=tmp_path)
+    app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[2, 2], [9, 9]]}])
+    callers = {"painter.mask_image": app.painter.mask_image, "inpaint": app.inpaint, "save": app.save,
+               "plot_strips": lambda: report.plot_strips([{"image": "g", "bucket": "b", "truth": pixels,
+                                                           "hole": app.mask, "outputs": {}}], [])}
+    for name, call in callers.items():
+        calls.clear()
+        call()
+        assert calls, f"{name} made its 0/255 mask without imageio.mask_image"
+
+
 def test_bytes_and_files_read_alike(tmp_path):
     pixels = gradient(12, 14)
     buffer = io.BytesIO()
