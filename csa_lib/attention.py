@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .csa_layer import CSAAttention
 from .data import SyntheticImages
+from . import imageio
 from .imageio import read_image
 from .utils import from_pil
 from .viz import NotebookFigure, hide_ticks, robust_limits, to_chw, to_hwc
@@ -102,7 +103,7 @@ def demo_image(size: int, name: str | None = None, seed: int = 0) -> tuple[Tenso
     if name is not None:
         files = [f for f in files if f.stem == name]
     if files:
-        pil = Image.fromarray(read_image(files[0])).resize((size, size), Image.BICUBIC)
+        pil = imageio.fit(Image.fromarray(read_image(files[0])), size, Image.Resampling.BICUBIC)
         return from_pil(pil)[None], files[0].name  # (1,3,size,size)
     return SyntheticImages(1, size, seed=seed)[0][None], f"synthetic scene (seed {seed})"
 

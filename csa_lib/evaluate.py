@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm.auto import tqdm
 
 from csa_lib import imageio, inference, perceptual
@@ -70,9 +70,8 @@ def _name(path: Path, folder: str | Path) -> str:
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
     """Read an image (``imageio.read_image``), centre-crop it to a square, resize (bicubic) -> uint8 (size, size, 3)."""
-    pil = Image.fromarray(imageio.read_image(path))
-    fitted = ImageOps.fit(pil, (size, size), Image.Resampling.BICUBIC)
-    return np.asarray(fitted, dtype=np.uint8).copy()
+    fitted = imageio.fit(Image.fromarray(imageio.read_image(path)), size, Image.Resampling.BICUBIC)
+    return np.asarray(fitted, dtype=np.uint8).copy()  # (size, size, 3)
 
 
 def load_images(folder: str | Path, size: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
@@ -84,8 +83,7 @@ def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tupl
     """Mask images in a folder (white = hole, ``imageio``'s rule; ``invert``: black = hole) -> (stem, bool (size, size))."""
     masks = []
     for path in _image_files(folder):
-        fitted = ImageOps.fit(imageio.mask_plane(path), (size, size), Image.Resampling.NEAREST)
-        hole = imageio.hole_of(fitted)  # (size, size) bool
+        hole = imageio.fit_mask(path, size)  # (size, size) bool, as training reads a mask folder
         masks.append((_name(path, folder), ~hole if invert else hole))
     return masks
 

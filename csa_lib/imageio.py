@@ -45,7 +45,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "GREY_BAND", "IMAGE_EXTENSIONS", "MAX_PIXELS", "MOSTLY_HOLE", "PHOTO_GREY_SHARE", "PHOTO_LEVELS", "ImageLike",
-    "composite", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_image", "mask_plane",
+    "composite", "fit", "fit_mask", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_image", "mask_plane",
     "open_image",
     "read_image", "read_mask", "warn_if_mostly_hole", "warn_if_no_hole", "warn_if_photo",
 ]
@@ -333,6 +333,32 @@ def mask_image(hole: np.ndarray) -> Image.Image:
     if hole.ndim != 2:
         raise ValueError(f"mask_image needs an (H, W) hole, got shape {hole.shape}")
     return Image.fromarray((hole > 0.5 if hole.dtype != bool else hole).astype(np.uint8) * np.uint8(255), mode="L")
+
+
+def fit(image: Image.Image, size: int | tuple[int, int],
+        resample: Image.Resampling = Image.Resampling.BICUBIC) -> Image.Image:
+    """`image` centre-cropped to the aspect of `size` ((width, height); an int is a square), then resized to it.
+
+    The library's one way to bring a photo or a mask plane to a size: whole pixels are cropped (the
+    left/top margin is the smaller one when the margins differ by one), then `resample` scales the crop.
+    Nothing is squashed.
+    """
+    width, height = (size, size) if isinstance(size, int) else size
+    w, h = image.size
+    crop_w, crop_h = min(w, round(h * width / height)), min(h, round(w * height / width))
+    if (crop_w, crop_h) != (w, h):
+        left, top = (w - crop_w) // 2, (h - crop_h) // 2
+        image = image.crop((left, top, left + crop_w, top + crop_h))
+    return image if image.size == (width, height) else image.resize((width, height), resample)
+
+
+def fit_mask(mask: ImageLike, size: int | tuple[int, int]) -> np.ndarray:
+    """A mask in any form -> bool hole of `size` ((width, height) or a square): `mask_plane`, `fit` (bilinear), `hole_of`.
+
+    Training's folder masks and the evaluation's both come through here, so a mask file means the same
+    hole to both: cropped as the photo it goes on, scaled bilinearly, then thresholded by the one mask rule.
+    """
+    return hole_of(fit(mask_plane(mask), size, Image.Resampling.BILINEAR))
 
 
 def warn_if_mostly_hole(hole: np.ndarray, limit: float = MOSTLY_HOLE, stacklevel: int = 3) -> None:

@@ -201,15 +201,15 @@ def irregular_mask(size: int, rng: np.random.Generator,
 
 
 def load_mask(path: str | Path, size: int) -> torch.Tensor:
-    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size): bilinear resize, then the one mask rule.
+    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size) by ``imageio.fit_mask``, as the evaluation reads it.
 
-    Read by ``imageio.mask_plane`` (grey, EXIF, 16-bit, alpha rules); at least half intensity is a hole.
+    Read by ``imageio.mask_plane`` (grey, EXIF, 16-bit, alpha rules), centre-cropped to a square, scaled
+    bilinearly, then the one mask rule: at least half intensity is a hole.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file '{path}' does not exist")
-    plane = imageio.mask_plane(path)  # "L" or "F", ValueError naming the file
-    hole = imageio.hole_of(plane.resize((size, size), Image.Resampling.BILINEAR))  # (size, size) bool
+    hole = imageio.fit_mask(path, size)  # (size, size) bool, ValueError naming the file
     return torch.from_numpy(hole.astype(np.float32))[None]  # (1, size, size)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from csa_lib import imageio
+
 def to_pil_rgb(image) -> Image.Image:
     """PIL RGB image from a PIL image or an (H,W[,C]) uint8/float array."""
     if isinstance(image, Image.Image):
@@ -26,15 +28,8 @@ def to_pil_rgb(image) -> Image.Image:
 
 
 def center_square(image, size: int = 256) -> Image.Image:
-    """Centre-crop to a square (the short side) and resize to ``size`` x ``size`` (Lanczos)."""
-    img = to_pil_rgb(image)
-    w, h = img.size
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    img = img.crop((left, top, left + s, top + s))
-    if s != size:
-        img = img.resize((size, size), Image.Resampling.LANCZOS)
-    return img
+    """Centre-crop to a square (the short side) and resize to ``size`` x ``size`` (Lanczos): ``csa_lib.imageio.fit``."""
+    return imageio.fit(to_pil_rgb(image), size, Image.Resampling.LANCZOS)
 
 
 def stable_seed(*parts) -> int:

@@ -339,6 +339,60 @@ def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkey
         assert calls, f"{name} made its 0/255 mask without imageio.mask_image"
 
 
+def test_fit_crops_the_centre_then_resizes():
+    pixels = np.arange(3 * 6, dtype=np.uint8).reshape(3, 6) * 10  # (H, W) = (3, 6)
+    square = imageio.fit(Image.fromarray(pixels), 3, Image.Resampling.NEAREST)
+    assert np.array_equal(np.asarray(square), pixels[:, 1:4])  # margins 1 and 2: the left one is the smaller
+    same_aspect = imageio.fit(Image.fromarray(pixels), (4, 2), Image.Resampling.NEAREST)  # 6:3 = 4:2, nothing cropped
+    assert np.array_equal(np.asarray(same_aspect), np.asarray(Image.fromarray(pixels).resize((4, 2), Image.Resampling.NEAREST)))
+    tall = imageio.fit(Image.fromarray(pixels), (2, 3), Image.Resampling.NEAREST)
+    assert np.array_equal(np.asarray(tall), pixels[:, 2:4])  # width round(3 * 2 / 3) = 2, margins 2 and 2
+
+
+def test_a_folder_mask_is_the_same_hole_to_training_and_evaluation(tmp_path):
+    """A non-square mask file: cropped like its photo, bilinear, the one rule, for masks.load_mask and evaluate.load_masks."""
+    plane = np.zeros((40, 60), np.uint8)
+    plane[:, :10] = 255  # a band filling the left margin, which the centre crop cuts off
+    plane[10:30, 25:35] = 255
+    Image.fromarray(plane).save(tmp_path / "m.png")
+    trained = masks.load_mask(tmp_path / "m.png", 20)[0].numpy() > 0.5
+    ((_, evaluated),) = evaluate.load_masks(tmp_path, 20)
+    assert np.array_equal(trained, evaluated)
+    assert np.array_equal(evaluated, imageio.fit_mask(tmp_path / "m.png", 20))
+    assert not evaluated[:, 0].any()  # cropped, not squashed: the left band is gone
+    assert evaluated[5:15, 8:12].all()
+
+
+def test_every_fit_goes_through_imageio_fit(monkeypatch, tmp_path):
+    """evaluate's photos and masks, training's mask files, the attention demo photo and the sample builder fit with it."""
+    import importlib.util
+    import sys
+
+    from csa_lib import attention
+
+    calls: list[int] = []
+    real = imageio.fit
+    monkeypatch.setattr(imageio, "fit", lambda *a, **k: calls.append(1) or real(*a, **k))
+    Image.fromarray(gradient(24, 30)).save(tmp_path / "photo.png")
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    spec = importlib.util.spec_from_file_location("demo_images", scripts / "demo_images.py")
+    demo_images = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "demo_images", demo_images)
+    spec.loader.exec_module(demo_images)
+    callers = {
+        "evaluate.load_image": lambda: evaluate.load_image(tmp_path / "photo.png", 16),
+        "evaluate.load_masks": lambda: evaluate.load_masks(tmp_path, 16),
+        "masks.load_mask": lambda: masks.load_mask(tmp_path / "photo.png", 16),
+        "attention.demo_image": lambda: attention.demo_image(16),
+        "scripts center_square": lambda: demo_images.center_square(gradient(24, 30), 16),
+    }
+    for name, call in callers.items():
+        calls.clear()
+        call()
+        assert calls, f"{name} resized without imageio.fit"
+
+
 def test_bytes_and_files_read_alike(tmp_path):
     pixels = gradient(12, 14)
     buffer = io.BytesIO()
