@@ -26,6 +26,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from csa_lib import imageio
+from csa_lib.imageio import find_images  # the training image folders' check: the library's one
 from csa_lib.masks import MaskSource
 from csa_lib.utils import from_pil, to_pil
 
@@ -41,20 +42,6 @@ SYNTHETIC_TRAIN_SIZE = 256  # images in the synthetic training set (data_root = 
 SYNTHETIC_VAL_SIZE = 16     # images in the synthetic validation set
 
 _READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)  # what PIL raises on bad files
-
-
-def find_images(root: str | Path) -> list[Path]:
-    """Every image file under ``root`` (recursive, case-insensitive IMAGE_EXTENSIONS), sorted; ValueError if none."""
-    root = Path(root)
-    accepted = ", ".join(IMAGE_EXTENSIONS)
-    if not root.is_dir():
-        raise ValueError(f"image folder '{root}' does not exist or is not a folder "
-                         f"(expected images with extensions {accepted}, searched recursively)")
-    files = imageio.list_images(root)
-    if not files:
-        raise ValueError(f"image folder '{root}' holds no images: expected files with extensions "
-                         f"{accepted} (searched recursively)")
-    return files
 
 
 def split_files(files: Sequence[Any], val_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:

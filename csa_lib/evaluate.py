@@ -52,17 +52,6 @@ MaskList = Sequence[tuple[str, Any]]
 EvalMasks = MaskList | Callable[[int, str], MaskList]  # not csa_lib.masks.MaskSource: a list, or one per image
 
 
-def _image_files(folder: str | Path) -> list[Path]:
-    """Image files in ``folder`` and its subfolders (as training searches), sorted by path."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"not a folder: {folder}")
-    files = imageio.list_images(folder, recursive=True)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its subfolders")
-    return files
-
-
 def _name(path: Path, folder: str | Path) -> str:
     """A file's name in the results: its stem, with its subfolders (``city/0001``) when it is in one."""
     return path.relative_to(folder).with_suffix("").as_posix()
@@ -76,13 +65,13 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
 
 def load_images(folder: str | Path, size: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
     """Every image in a folder and its subfolders as (name, uint8 (size, size, 3)), sorted by path."""
-    return [(_name(p, folder), load_image(p, size)) for p in _image_files(folder)[:limit]]
+    return [(_name(p, folder), load_image(p, size)) for p in imageio.find_images(folder)[:limit]]
 
 
 def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tuple[str, np.ndarray]]:
     """Mask images in a folder (white = hole, ``imageio``'s rule; ``invert``: black = hole) -> (stem, bool (size, size))."""
     masks = []
-    for path in _image_files(folder):
+    for path in imageio.find_images(folder, "mask"):
         hole = imageio.fit_mask(path, size)  # (size, size) bool, as training reads a mask folder
         masks.append((_name(path, folder), ~hole if invert else hole))
     return masks

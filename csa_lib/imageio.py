@@ -45,7 +45,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "GREY_BAND", "IMAGE_EXTENSIONS", "MAX_PIXELS", "MOSTLY_HOLE", "PHOTO_GREY_SHARE", "PHOTO_LEVELS", "ImageLike",
-    "composite", "fit", "fit_mask", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_image", "mask_plane",
+    "NoImagesError", "composite", "find_images", "fit", "fit_mask", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_image", "mask_plane",
     "open_image",
     "read_image", "read_mask", "warn_if_mostly_hole", "warn_if_no_hole", "warn_if_photo",
 ]
@@ -87,6 +87,28 @@ def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
         return []
     candidates = root.rglob("*") if recursive else root.iterdir()
     return sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+class NoImagesError(FileNotFoundError, ValueError):
+    """A folder that is missing or holds no IMAGE_EXTENSIONS file (a FileNotFoundError and a ValueError both)."""
+
+
+def find_images(root: str | Path, what: str = "image", hint: str = "") -> list[Path]:
+    """`list_images(root)` (recursive), or NoImagesError naming the folder, the extensions searched and `hint`.
+
+    The one check behind the image folders of training (`data.find_images`), the mask folders
+    (`masks.find_mask_files`) and the evaluation's photo and mask folders.
+    """
+    root = Path(root)
+    accepted = ", ".join(IMAGE_EXTENSIONS)
+    if not root.is_dir():
+        raise NoImagesError(f"{what} folder '{root}' does not exist or is not a folder "
+                            f"(expected {what} files with extensions {accepted}, searched recursively){hint}")
+    files = list_images(root)
+    if not files:
+        raise NoImagesError(f"{what} folder '{root}' holds no {what} files: expected files with extensions "
+                            f"{accepted} (searched recursively){hint}")
+    return files
 
 
 def _check_size(width: int, height: int, what: str, max_pixels: int | None) -> None:

@@ -215,14 +215,7 @@ def load_mask(path: str | Path, size: int) -> torch.Tensor:
 
 def find_mask_files(root: str | Path) -> list[Path]:
     """Every MASK_EXTENSIONS file under ``root`` (recursive, case-insensitive), sorted; ValueError if none."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"mask folder '{root}' does not exist or is not a folder")
-    files = imageio.list_images(root)
-    if not files:
-        raise ValueError(f"mask folder '{root}' holds no mask images: it should contain {'/'.join(MASK_EXTENSIONS)} "
-                         "files (searched recursively) with white = hole, e.g. NVIDIA's irregular mask set")
-    return files
+    return imageio.find_images(root, "mask", hint=": white = hole, e.g. NVIDIA's irregular mask set")
 
 
 _CHECKED: dict[tuple, list[Path]] = {}  # (folder, size, file stats) -> usable files, so one warning per folder

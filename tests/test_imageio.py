@@ -393,6 +393,27 @@ def test_every_fit_goes_through_imageio_fit(monkeypatch, tmp_path):
         assert calls, f"{name} resized without imageio.fit"
 
 
+def test_every_image_folder_is_searched_by_find_images(monkeypatch, tmp_path):
+    """Training's image folders, the mask folders and the evaluation's photos and masks: one search, one error."""
+    with pytest.raises(imageio.NoImagesError, match="does not exist") as missing:
+        imageio.find_images(tmp_path / "nowhere")
+    assert isinstance(missing.value, ValueError) and isinstance(missing.value, FileNotFoundError)
+    with pytest.raises(ValueError, match="holds no mask files.*NVIDIA"):
+        masks.find_mask_files(tmp_path)
+    Image.fromarray(gradient(8, 8)).save(tmp_path / "a.png")
+    searched: list[str] = []
+    real = imageio.find_images
+    monkeypatch.setattr(imageio, "find_images", lambda root, what="image", hint="": searched.append(what) or real(root, what, hint))
+    assert data.find_images is real  # the training folders' check is this very function
+    callers = {"masks.find_mask_files": lambda: masks.find_mask_files(tmp_path),
+               "evaluate.load_images": lambda: evaluate.load_images(tmp_path, 8),
+               "evaluate.load_masks": lambda: evaluate.load_masks(tmp_path, 8)}
+    for name, call in callers.items():
+        searched.clear()
+        assert call()
+        assert searched, f"{name} searched its folder without imageio.find_images"
+
+
 def test_bytes_and_files_read_alike(tmp_path):
     pixels = gradient(12, 14)
     buffer = io.BytesIO()
