@@ -8,7 +8,6 @@ torch.profiler breakdown of one step.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import warnings
 
 import torch
 
-from bench_train import interleaved_times, make_batch
+from bench_train import bench_parser, interleaved_times, make_batch, parse_bench_args
 from torch import nn
 
 from csa_lib import csa_layer
@@ -50,19 +49,14 @@ def breakdown(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Interleave the two chains for `rounds` rounds of `steps` steps; print medians, the ratio and a profile."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_parser(__doc__, image_size=128, ngf=16)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=2, help="steps per variant per round")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--ngf", type=int, default=16)
     p.add_argument("--ndf", type=int, default=16)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--mask-type", default="mixed")
     p.add_argument("--no-profile", action="store_true")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(p, argv)
     cfg = Config(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, batch_size=args.batch,
                  mask_type=args.mask_type, use_vgg=False, vgg_weights=None, checkpoints_dir=tempfile.mkdtemp())
     with warnings.catch_warnings():
