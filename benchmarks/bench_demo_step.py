@@ -8,14 +8,13 @@ torch.profiler breakdown of one step.
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import warnings
 
 import torch
 
-from bench_train import bench_parser, interleaved_times, make_batch, parse_bench_args
+from bench_train import bench_parser, interleaved_medians, make_batch, parse_bench_args
 from torch import nn
 
 from csa_lib import csa_layer
@@ -67,13 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         batch["mask"][::2] = make_batch(args.batch, args.image_size, "center")["mask"][::2]
     try:
         # each call sets its variant first (two attribute assignments, nothing next to a step)
-        times = interleaved_times({name: (lambda n=name: (use(n), trainer.train_step(batch))) for name in VARIANTS},
-                                  args.rounds, args.steps)
-        print(f"{args.image_size} px, ngf {args.ngf}, ndf {args.ndf}, batch {args.batch}, {args.mask_type} masks, "
-              f"{torch.get_num_threads()} threads, medians of {args.rounds} interleaved rounds of {args.steps} steps")
-        base = statistics.median(times["before (autograd loop)"])
-        for name, values in times.items():
-            med = statistics.median(values)
+        medians = interleaved_medians({name: (lambda n=name: (use(n), trainer.train_step(batch))) for name in VARIANTS},
+                                      args.rounds, args.steps, args.batch,
+                                      f"{args.image_size} px, ngf {args.ngf}, ndf {args.ndf}, {args.mask_type} masks")
+        base = medians["before (autograd loop)"][0]
+        for name, (med, values) in medians.items():
             print(f"  {name:24s} {med:7.3f} s/step  {args.batch / med:6.2f} img/s  x{base / med:4.2f}  "
                   f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
         if not args.no_profile:

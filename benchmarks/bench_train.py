@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 from collections.abc import Callable, Mapping
 import sys
 import tempfile
@@ -62,6 +63,18 @@ def interleaved_times(steps: Mapping[str, Callable[[], object]], rounds: int, pe
             if r:
                 times[name].append((time.perf_counter() - start) / per_round)
     return times
+
+
+def interleaved_medians(steps: Mapping[str, Callable[[], object]], rounds: int, per_round: int, batch: int,
+                        setting: str) -> dict[str, tuple[float, list[float]]]:
+    """`interleaved_times`, one header line (`setting`, threads, rounds) printed -> {name: (median s/step, rounds)}.
+
+    The callers print one line a variant from these; `batch` / median is its throughput in img/s.
+    """
+    times = interleaved_times(steps, rounds, per_round)
+    print(f"{setting}, batch {batch}, {torch.get_num_threads()} threads, "
+          f"medians of {rounds} interleaved rounds of {per_round} steps")
+    return {name: (statistics.median(values), values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,14 +8,13 @@ discriminator and the perceptual and style terms. Prints medians of interleaved 
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import warnings
 
 import torch
 
-from bench_train import bench_parser, interleaved_times, make_batch, parse_bench_args
+from bench_train import bench_parser, interleaved_medians, make_batch, parse_bench_args
 
 from csa_lib.config import Config
 from csa_lib.train import Trainer
@@ -38,13 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         trainers = {name: Trainer(cfg, device="cpu") for name, cfg in variants.items()}
     batch = make_batch(args.batch, args.image_size, "random")
-    times = interleaved_times({name: (lambda t=trainer: t.train_step(batch)) for name, trainer in trainers.items()},
-                              args.rounds, args.steps)
-    print(f"{args.image_size} px, ngf = ndf = 16, batch {args.batch}, {torch.get_num_threads()} threads, "
-          f"medians of {args.rounds} interleaved rounds of {args.steps} steps")
-    free = statistics.median(times["VGG-free (rounds 0-8)"])
-    for name, values in times.items():
-        med = statistics.median(values)
+    medians = interleaved_medians({name: (lambda t=trainer: t.train_step(batch)) for name, trainer in trainers.items()},
+                                  args.rounds, args.steps, args.batch, f"{args.image_size} px, ngf = ndf = 16")
+    free = medians["VGG-free (rounds 0-8)"][0]
+    for name, (med, _) in medians.items():
         print(f"  {name:22s} {med:7.3f} s/step  {args.batch / med:6.2f} img/s  x{med / free:5.2f} the VGG-free step")
     return 0
 

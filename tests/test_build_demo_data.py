@@ -545,3 +545,16 @@ def test_jpeg_roundtrip_is_what_save_image_stores(tmp_path):
     stored = np.asarray(Image.open(tmp_path / "x.jpg").convert("RGB"))
     assert np.array_equal(bdd.jpeg_roundtrip(img), stored)
     assert not np.array_equal(stored, np.asarray(img))  # lossy: the check is not trivial
+
+
+def test_deb_copyright_reads_the_packages_dep5_file(tmp_path):
+    """Both photo collectors read a package's copyright through demo_packages.deb_copyright."""
+    packages = importlib.import_module("demo_packages")
+    doc = tmp_path / "usr/share/doc/pkg"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(DEP5, encoding="utf-8")
+    path, paragraphs = packages.deb_copyright(tmp_path, "pkg")
+    assert path == doc / "copyright" and paragraphs == bdd.parse_dep5(DEP5) and paragraphs
+    assert packages.deb_copyright(tmp_path, "other") == (tmp_path / "usr/share/doc/other/copyright", [])
+    photos = importlib.import_module("demo_photos")
+    assert photos.deb_copyright is packages.deb_copyright and not hasattr(photos, "parse_dep5")
