@@ -20,6 +20,7 @@ from csa_lib import data, evaluate, imageio, masks, widgets
 from csa_lib.config import Config
 from csa_lib.inference import inpaint
 from csa_lib.model import build_models
+from conftest import callers_missing
 
 
 @pytest.fixture(scope="module")
@@ -287,14 +288,6 @@ def test_every_paste_goes_through_composite(model, monkeypatch):
     """The generator, the Poisson blend, `inpaint`, the evaluation's CSA method, the baselines and the widget paste with it."""
     from csa_lib import baselines, blend
 
-    calls: list[str] = []
-    real = imageio.composite
-
-    def spy(fill, image, hole):
-        calls.append(type(image).__name__)
-        return real(fill, image, hole)
-
-    monkeypatch.setattr(imageio, "composite", spy)
     pixels = gradient(32, 32)
     hole = np.zeros((32, 32), bool)
     hole[10:20, 12:22] = True
@@ -309,10 +302,7 @@ def test_every_paste_goes_through_composite(model, monkeypatch):
     app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im)
     app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[4, 4], [12, 12]]}])
     callers["widget"] = app.inpaint
-    for name, call in callers.items():
-        calls.clear()
-        call()
-        assert calls, f"{name} pasted the known pixels back without imageio.composite"
+    assert callers_missing(monkeypatch, imageio, "composite", callers) == []
 
 
 def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkeypatch, tmp_path):
@@ -324,19 +314,13 @@ def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkey
     assert written.mode == "L" and np.asarray(written).tolist() == [[255, 0], [0, 255]]
     assert np.array_equal(imageio.read_mask(written), hole)
     assert np.array_equal(np.asarray(imageio.mask_image(hole.astype(np.float32))), np.asarray(written))
-    calls: list[int] = []
-    real = imageio.mask_image
-    monkeypatch.setattr(imageio, "mask_image", lambda h: calls.append(1) or real(h))
     pixels = gradient(16, 16)
     app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im, output_dir=tmp_path)
     app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[2, 2], [9, 9]]}])
     callers = {"painter.mask_image": app.painter.mask_image, "inpaint": app.inpaint, "save": app.save,
                "plot_strips": lambda: report.plot_strips([{"image": "g", "bucket": "b", "truth": pixels,
                                                            "hole": app.mask, "outputs": {}}], [])}
-    for name, call in callers.items():
-        calls.clear()
-        call()
-        assert calls, f"{name} made its 0/255 mask without imageio.mask_image"
+    assert callers_missing(monkeypatch, imageio, "mask_image", callers) == []
 
 
 def test_fit_crops_the_centre_then_resizes():
@@ -370,9 +354,6 @@ def test_every_fit_goes_through_imageio_fit(monkeypatch, tmp_path):
 
     from csa_lib import attention
 
-    calls: list[int] = []
-    real = imageio.fit
-    monkeypatch.setattr(imageio, "fit", lambda *a, **k: calls.append(1) or real(*a, **k))
     Image.fromarray(gradient(24, 30)).save(tmp_path / "photo.png")
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     monkeypatch.syspath_prepend(str(scripts))
@@ -387,10 +368,7 @@ def test_every_fit_goes_through_imageio_fit(monkeypatch, tmp_path):
         "attention.demo_image": lambda: attention.demo_image(16),
         "scripts center_square": lambda: demo_images.center_square(gradient(24, 30), 16),
     }
-    for name, call in callers.items():
-        calls.clear()
-        call()
-        assert calls, f"{name} resized without imageio.fit"
+    assert callers_missing(monkeypatch, imageio, "fit", callers) == []
 
 
 def test_every_image_folder_is_searched_by_find_images(monkeypatch, tmp_path):
@@ -401,17 +379,11 @@ def test_every_image_folder_is_searched_by_find_images(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="holds no mask files.*NVIDIA"):
         masks.find_mask_files(tmp_path)
     Image.fromarray(gradient(8, 8)).save(tmp_path / "a.png")
-    searched: list[str] = []
-    real = imageio.find_images
-    monkeypatch.setattr(imageio, "find_images", lambda root, what="image", hint="": searched.append(what) or real(root, what, hint))
-    assert data.find_images is real  # the training folders' check is this very function
+    assert data.find_images is imageio.find_images  # the training folders' check is this very function
     callers = {"masks.find_mask_files": lambda: masks.find_mask_files(tmp_path),
                "evaluate.load_images": lambda: evaluate.load_images(tmp_path, 8),
                "evaluate.load_masks": lambda: evaluate.load_masks(tmp_path, 8)}
-    for name, call in callers.items():
-        searched.clear()
-        assert call()
-        assert searched, f"{name} searched its folder without imageio.find_images"
+    assert callers_missing(monkeypatch, imageio, "find_images", callers) == []
 
 
 def test_bytes_and_files_read_alike(tmp_path):
