@@ -99,7 +99,7 @@ def _to_2d(array: Tensor | np.ndarray) -> np.ndarray:
 
 def demo_image(size: int, name: str | None = None, seed: int = 0) -> tuple[Tensor, str]:
     """(1,3,size,size) image in [-1,1] and its name: a sample photo from data/samples/images, else a synthetic scene."""
-    files = sorted(SAMPLES_DIR.glob("*.png")) if SAMPLES_DIR.is_dir() else []
+    files = imageio.list_images(SAMPLES_DIR, recursive=False)  # [] without the folder
     if name is not None:
         files = [f for f in files if f.stem == name]
     if files:

@@ -122,11 +122,11 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
             _draw_box(draw, rng, size, scale)
         else:
             _draw_stroke(draw, rng, size, width, scale)
-        hole = np.asarray(trial) > 127  # (size, size) bool
+        hole = imageio.hole_of(trial)  # (size, size) bool
         ratio = np.count_nonzero(hole) / total
         if ratio > hi_ok:  # overshoot: drop it; already inside the range is good enough, else draw smaller
             if current >= lo_ok:
-                return (np.asarray(canvas) > 127).astype(np.float32)
+                return imageio.hole_of(canvas).astype(np.float32)
             scale *= _SHRINK
             continue
         canvas, current = trial, ratio
@@ -342,7 +342,7 @@ def strokes_to_mask(strokes: Sequence[Mapping[str, Any]], height: int, width: in
                 draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
         else:
             raise ValueError(f"stroke {number}: unknown tool {tool!r} (use 'brush', 'eraser' or 'rect')")
-    return (np.asarray(canvas) > 127).astype(np.float32)  # (height, width)
+    return imageio.hole_of(canvas).astype(np.float32)  # (height, width)
 
 
 def apply_mask(image: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:

@@ -22,6 +22,7 @@ from torchvision.utils import make_grid
 
 from . import imageio
 from .imageio import read_image
+from .masks import hole_ratio
 from .utils import to_pil
 
 STRIP_COLUMNS = ("input", "coarse", "refined", "composite", "truth")
@@ -218,7 +219,7 @@ def dataset_grid(dataset: Any, n: int = 8, start: int = 0) -> Figure:
             ax = axes[row][col]
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
             hide_ticks(ax)
-        axes[0][col].set_title(f"hole {float((mask > 0.5).float().mean()):.0%}", fontsize=8)
+        axes[0][col].set_title(f"hole {hole_ratio(mask):.0%}", fontsize=8)
     for row, label in enumerate(("truth", "mask (white = hole)", "input")):
         axes[row][0].set_ylabel(label, fontsize=8)
     return fig

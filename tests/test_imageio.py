@@ -372,7 +372,12 @@ def test_every_fit_goes_through_imageio_fit(monkeypatch, tmp_path):
 
 
 def test_every_image_folder_is_searched_by_find_images(monkeypatch, tmp_path):
-    """Training's image folders, the mask folders and the evaluation's photos and masks: one search, one error."""
+    """Training's image folders, the mask folders and the evaluation's photos and masks: one search, one error.
+
+    The flat listings (the attention demo photo, csa-demo's samples) are `list_images` itself.
+    """
+    from csa_lib import attention, demo
+
     with pytest.raises(imageio.NoImagesError, match="does not exist") as missing:
         imageio.find_images(tmp_path / "nowhere")
     assert isinstance(missing.value, ValueError) and isinstance(missing.value, FileNotFoundError)
@@ -384,6 +389,9 @@ def test_every_image_folder_is_searched_by_find_images(monkeypatch, tmp_path):
                "evaluate.load_images": lambda: evaluate.load_images(tmp_path, 8),
                "evaluate.load_masks": lambda: evaluate.load_masks(tmp_path, 8)}
     assert callers_missing(monkeypatch, imageio, "find_images", callers) == []
+    listed = {"find_images": lambda: imageio.find_images(tmp_path), "attention.demo_image": lambda: attention.demo_image(16),
+              "csa-demo": lambda: pytest.raises(FileNotFoundError, demo.run_demo, None, tmp_path, tmp_path / "out")}
+    assert callers_missing(monkeypatch, imageio, "list_images", listed) == []
 
 
 def test_bytes_and_files_read_alike(tmp_path):

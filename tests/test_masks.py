@@ -370,3 +370,19 @@ def test_stroke_mask_is_seeded_and_in_its_band(seed, band):
     assert band[0] <= hole_ratio(a) <= band[1]
     with pytest.raises(ValueError, match="ratio_range"):
         stroke_mask(64, (0.3, 0.2))
+
+
+def test_every_drawn_mask_is_thresholded_by_the_one_rule(monkeypatch, tmp_path):
+    """The procedural, recorded-stroke and sample-stroke masks and mask files all binarise with imageio.hole_of."""
+    from conftest import callers_missing
+
+    from csa_lib import imageio
+
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "m.png")
+    callers = {
+        "random_irregular_mask": lambda: random_irregular_mask(32, np.random.default_rng(0)),
+        "strokes_to_mask": lambda: strokes_to_mask([{"tool": "brush", "size": 2, "points": [[3, 3], [9, 9]]}], 16, 16),
+        "stroke_mask": lambda: stroke_mask(64, (0.2, 0.3), 0),
+        "load_mask": lambda: load_mask(tmp_path / "m.png", 8),
+    }
+    assert callers_missing(monkeypatch, imageio, "hole_of", callers) == []
