@@ -1,8 +1,11 @@
 """Reading photos and masks, one way for the whole library: files, encoded bytes, PIL images, arrays, tensors.
 
 Every caller (`inference.inpaint`, `data.ImageFolder`, `masks.load_mask`, `evaluate`, the widget,
-`demo`) reads through `read_image` and `read_mask` (or `mask_plane`, when a mask is resized before
-it is thresholded), so a file means the same thing everywhere.
+`demo`) reads through `read_image` and `read_mask` (or `fit_mask`, when a mask is brought to a size
+before it is thresholded), so a file means the same thing everywhere. The same goes for the few other
+things done to photos and masks, each in one place: `find_images` / `list_images` search folders,
+`fit` brings a photo to a size (centre crop, then one resampler), `composite` pastes the known pixels
+back (arrays and tensors) and `mask_image` writes a hole as the 0/255 image `read_mask` reads back.
 
 Photos, `read_image(...) -> uint8 (H, W, 3) RGB`, read as cameras and scanners write them:
 - EXIF orientation is applied (files, bytes and PIL images alike), so a photo is the way it is shown.
