@@ -12,8 +12,6 @@ import sys
 import tempfile
 import warnings
 
-import torch
-
 from bench_train import bench_parser, interleaved_medians, make_batch, parse_bench_args
 
 from csa_lib.config import Config
