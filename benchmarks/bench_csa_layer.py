@@ -28,8 +28,7 @@ def make_inputs(batch: int, mask_kind: str, device: torch.device) -> tuple[torch
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 512, 32, 32, generator=gen).relu()
     if mask_kind == "centre":
-        mask = torch.zeros(batch, 1, 256, 256)
-        mask[..., 68:188, 68:188] = 1
+        mask = center_mask(256)[None].repeat(batch, 1, 1, 1)  # (B,1,256,256) rows/cols 68..187
     else:
         rng = np.random.default_rng(0)
         mask = torch.stack([torch.from_numpy(irregular_mask(256, rng, (0.2, 0.3)))[None] for _ in range(batch)])

@@ -19,25 +19,16 @@ import numpy as np
 import torch
 from scipy.ndimage import median_filter
 
+from csa_lib.data import smooth_scenes
 from csa_lib.inference import inpaint, load_model
 from csa_lib.eval.metrics import colour_cast
 from csa_lib.eval.perceptual import lpips
+from csa_lib.masks import center_mask
 
 SIZE, LO, HI = 256, 64, 192
 
 
-def flat(rgb) -> np.ndarray:
-    return np.tile(np.array(rgb, np.uint8), (SIZE, SIZE, 1))
-
-
-def sky(top, bottom) -> np.ndarray:
-    t = np.linspace(0.0, 1.0, SIZE)[:, None, None]
-    return np.repeat(np.array(top) * (1 - t) + np.array(bottom) * t, SIZE, axis=1).round().astype(np.uint8)
-
-
-SMOOTH = {"blue": flat((70, 130, 200)), "grey": flat((128, 128, 128)), "sand": flat((200, 180, 140)),
-          "dark green": flat((40, 70, 40)), "sky": sky((40, 90, 190), (170, 200, 235)),
-          "dusk": sky((30, 30, 80), (230, 140, 90))}
+SMOOTH = smooth_scenes(SIZE)  # flat colours and skies, name -> uint8 (SIZE, SIZE, 3)
 
 
 def outlier(image: np.ndarray, region: slice) -> float:
@@ -53,8 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_model(args.checkpoint, device="cpu")
-    hole = np.zeros((SIZE, SIZE), np.uint8)
-    hole[LO:HI, LO:HI] = 255
+    hole = center_mask(SIZE, overlap=0)[0].numpy() > 0.5  # (SIZE, SIZE) bool, rows/cols LO..HI-1
     print("| photo | blend | fill colour error (levels, worst channel) | largest outlier (levels) | LPIPS |")
     print("|---|---|---|---|---|")
     for name, truth in SMOOTH.items():

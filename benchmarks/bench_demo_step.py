@@ -8,15 +8,13 @@ through a per-step CSA loop, the code before the custom chain: 1.07x, benchmarks
 """
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import tempfile
 import warnings
 
 import torch
 
-from bench_train import interleaved_times, make_batch
+from bench_train import bench_parser, interleaved_medians, make_batch, parse_bench_args
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
@@ -46,19 +44,14 @@ def breakdown(trainer: Trainer, batch: dict[str, torch.Tensor]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Interleave the variants for `rounds` rounds of `steps` steps; print medians, the ratio and a profile."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_parser(__doc__, image_size=128, ngf=16)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=2, help="steps per variant per round")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--ngf", type=int, default=16)
     p.add_argument("--ndf", type=int, default=16)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--mask-type", default="mixed")
     p.add_argument("--no-profile", action="store_true")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(p, argv)
     cfg = Config(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, batch_size=args.batch,
                  mask_type=args.mask_type, use_vgg=False, vgg_weights=None, checkpoints_dir=tempfile.mkdtemp())
     with warnings.catch_warnings():
@@ -69,13 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         batch["mask"][::2] = make_batch(args.batch, args.image_size, "center")["mask"][::2]
     try:
         # each call sets its variant first (one attribute assignment, nothing next to a step)
-        times = interleaved_times({name: (lambda n=name: (use(n), trainer.train_step(batch))) for name in VARIANTS},
-                                  args.rounds, args.steps)
-        print(f"{args.image_size} px, ngf {args.ngf}, ndf {args.ndf}, batch {args.batch}, {args.mask_type} masks, "
-              f"{torch.get_num_threads()} threads, medians of {args.rounds} interleaved rounds of {args.steps} steps")
-        base = statistics.median(times["dilated convs (before)"])
-        for name, values in times.items():
-            med = statistics.median(values)
+        medians = interleaved_medians({name: (lambda n=name: (use(n), trainer.train_step(batch))) for name in VARIANTS},
+                                      args.rounds, args.steps, args.batch,
+                                      f"{args.image_size} px, ngf {args.ngf}, ndf {args.ndf}, {args.mask_type} masks")
+        base = medians["dilated convs (before)"][0]
+        for name, (med, values) in medians.items():
             print(f"  {name:24s} {med:7.3f} s/step  {args.batch / med:6.2f} img/s  x{base / med:4.2f}  "
                   f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
         if not args.no_profile:

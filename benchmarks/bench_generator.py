@@ -9,7 +9,6 @@ both networks takes 0.62 s per image on a 2-core CPU (its issue 14).
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import statistics
 import sys
@@ -17,32 +16,24 @@ import time
 
 import torch
 
-from csa_lib.masks import MaskSource
+from bench_train import bench_parser, make_batch, parse_bench_args
 from csa_lib.model import CSAGenerator
 
 
 def main(argv: list[str] | None = None) -> int:
     """Time `repeats` generator forwards after `warmup` and print one summary line."""
-    cuda = torch.cuda.is_available()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cuda" if cuda else "cpu")
+    p = bench_parser(__doc__, image_size=256, ngf=64, device=True)
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--mask-type", default="center", choices=("center", "random"))
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(p, argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
     net = CSAGenerator(args.ngf, args.image_size).to(device).eval()
-    masks = MaskSource(args.mask_type, args.image_size, seed=0)
-    image = (torch.rand(args.batch, 3, args.image_size, args.image_size) * 2 - 1).to(device)  # (B,3,H,W)
-    mask = torch.stack([masks.sample(i) for i in range(args.batch)]).to(device)  # (B,1,H,W)
+    batch = make_batch(args.batch, args.image_size, args.mask_type)
+    image, mask = batch["image"].to(device), batch["mask"].to(device)  # (B,3,H,W), (B,1,H,W)
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = []

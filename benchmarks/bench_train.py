@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 from collections.abc import Callable, Mapping
 import sys
 import tempfile
@@ -20,6 +21,26 @@ import torch
 from csa_lib.config import Config
 from csa_lib.masks import MaskSource
 from csa_lib.train import Trainer
+
+
+def bench_parser(doc: str, image_size: int, ngf: int | None = None, device: bool = False) -> argparse.ArgumentParser:
+    """A benchmark's parser with the options they share: --image-size, --threads, --ngf (unless None), --device (with `device`)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if device:
+        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--image-size", type=int, default=image_size)
+    if ngf is not None:
+        p.add_argument("--ngf", type=int, default=ngf)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    return p
+
+
+def parse_bench_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`p.parse_args(argv)`; --threads, when given, sets torch's CPU threads."""
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def make_batch(batch_size: int, size: int, mask_type: str, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -44,28 +65,33 @@ def interleaved_times(steps: Mapping[str, Callable[[], object]], rounds: int, pe
     return times
 
 
+def interleaved_medians(steps: Mapping[str, Callable[[], object]], rounds: int, per_round: int, batch: int,
+                        setting: str) -> dict[str, tuple[float, list[float]]]:
+    """`interleaved_times`, one header line (`setting`, threads, rounds) printed -> {name: (median s/step, rounds)}.
+
+    The callers print one line a variant from these; `batch` / median is its throughput in img/s.
+    """
+    times = interleaved_times(steps, rounds, per_round)
+    print(f"{setting}, batch {batch}, {torch.get_num_threads()} threads, "
+          f"medians of {rounds} interleaved rounds of {per_round} steps")
+    return {name: (statistics.median(values), values) for name, values in times.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one summary line."""
-    cuda = torch.cuda.is_available()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cuda" if cuda else "cpu")
+    p = bench_parser(__doc__, image_size=256, ngf=64, device=True)
     p.add_argument("--batch-size", type=int, default=None, help="default: 8 on CUDA, 1 on CPU")
-    p.add_argument("--image-size", type=int, default=256)
-    p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--warmup", type=int, default=None, help="default: 5 on CUDA, 2 on CPU")
     p.add_argument("--steps", type=int, default=None, help="timed steps; default: 20 on CUDA, 3 on CPU")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="mixed precision (CUDA only)")
     p.add_argument("--mask-type", default="center", choices=("center", "random"))
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = p.parse_args(argv)
+    args = parse_bench_args(p, argv)
     device = torch.device(args.device)
     on_gpu = device.type == "cuda"
     batch_size = args.batch_size or (8 if on_gpu else 1)
     warmup = args.warmup if args.warmup is not None else (5 if on_gpu else 2)
     steps = args.steps if args.steps is not None else (20 if on_gpu else 3)
-    if args.threads:
-        torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Config(image_size=args.image_size, ngf=args.ngf, ndf=args.ndf, batch_size=batch_size,

@@ -8,15 +8,11 @@ discriminator and the perceptual and style terms. Prints medians of interleaved 
 """
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import tempfile
 import warnings
 
-import torch
-
-from bench_train import interleaved_times, make_batch
+from bench_train import bench_parser, interleaved_medians, make_batch, parse_bench_args
 
 from csa_lib.config import Config
 from csa_lib.train import Trainer
@@ -26,15 +22,11 @@ ROUND9 = dict(use_vgg=True, vgg_weights="stlpips", lambda_consistency=1e-5, lamb
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = bench_parser(__doc__, image_size=128)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=2, help="steps per variant per round")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse_bench_args(p, argv)
     base = dict(image_size=args.image_size, ngf=16, ndf=16, batch_size=args.batch, mask_type="boxes")
     variants = {"VGG-free (rounds 0-8)": Config(**base, use_vgg=False, vgg_weights=None,
                                                 checkpoints_dir=tempfile.mkdtemp()),
@@ -43,13 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         trainers = {name: Trainer(cfg, device="cpu") for name, cfg in variants.items()}
     batch = make_batch(args.batch, args.image_size, "random")
-    times = interleaved_times({name: (lambda t=trainer: t.train_step(batch)) for name, trainer in trainers.items()},
-                              args.rounds, args.steps)
-    print(f"{args.image_size} px, ngf = ndf = 16, batch {args.batch}, {torch.get_num_threads()} threads, "
-          f"medians of {args.rounds} interleaved rounds of {args.steps} steps")
-    free = statistics.median(times["VGG-free (rounds 0-8)"])
-    for name, values in times.items():
-        med = statistics.median(values)
+    medians = interleaved_medians({name: (lambda t=trainer: t.train_step(batch)) for name, trainer in trainers.items()},
+                                  args.rounds, args.steps, args.batch, f"{args.image_size} px, ngf = ndf = 16")
+    free = medians["VGG-free (rounds 0-8)"][0]
+    for name, (med, _) in medians.items():
         print(f"  {name:22s} {med:7.3f} s/step  {args.batch / med:6.2f} img/s  x{med / free:5.2f} the VGG-free step")
     return 0
 

@@ -142,7 +142,7 @@ def coherent_semantic_attention(
     any device and float dtype (half precision inputs are computed in float32 and cast back). A
     sample without holes is returned as is; a sample whose cells are all holes has nothing to copy
     from and raises ValueError.
-    `match_fn` (ablations, `csa_lib.ablation`) replaces the best matches k* by the known cells it
+    `match_fn` (ablations, `csa_lib.eval.ablation`) replaces the best matches k* by the known cells it
     picks; D_max keeps the search's value, so only the copied feature changes.
     """
     if x.dim() != 4:
@@ -242,7 +242,7 @@ def _empty_attention(x: Tensor, hole: Tensor) -> CSAAttention:
 class CSALayer(nn.Module):
     """Parameter-free module form of `coherent_semantic_attention` (no weights, no state dict entries).
 
-    Two plain attributes serve ablations (set them with `csa_lib.ablation.csa_matches`): `enabled`
+    Two plain attributes serve ablations (set them with `csa_lib.eval.ablation.csa_matches`): `enabled`
     False passes the input through (matches switched off), `match_fn` replaces the best matches.
     """
 

@@ -26,12 +26,14 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from csa_lib import imageio
+from csa_lib.imageio import find_images  # the training image folders' check: the library's one
 from csa_lib.masks import MaskSource
 from csa_lib.utils import from_pil, to_pil
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "ImageFolder", "InpaintingDataset", "SyntheticImages", "build_datasets",
-    "find_images", "make_loader", "save_synthetic_folder", "seed_worker", "split_files", "synthetic_image",
+    "IMAGE_EXTENSIONS", "ImageFolder", "InpaintingDataset", "SMOOTH_SCENES", "SyntheticImages", "build_datasets",
+    "find_images", "make_loader", "save_synthetic_folder", "seed_worker", "smooth_scene", "smooth_scenes", "split_files",
+    "synthetic_image",
 ]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = imageio.IMAGE_EXTENSIONS
@@ -41,20 +43,6 @@ SYNTHETIC_TRAIN_SIZE = 256  # images in the synthetic training set (data_root = 
 SYNTHETIC_VAL_SIZE = 16     # images in the synthetic validation set
 
 _READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)  # what PIL raises on bad files
-
-
-def find_images(root: str | Path) -> list[Path]:
-    """Every image file under ``root`` (recursive, case-insensitive IMAGE_EXTENSIONS), sorted; ValueError if none."""
-    root = Path(root)
-    accepted = ", ".join(IMAGE_EXTENSIONS)
-    if not root.is_dir():
-        raise ValueError(f"image folder '{root}' does not exist or is not a folder "
-                         f"(expected images with extensions {accepted}, searched recursively)")
-    files = imageio.list_images(root)
-    if not files:
-        raise ValueError(f"image folder '{root}' holds no images: expected files with extensions "
-                         f"{accepted} (searched recursively)")
-    return files
 
 
 def split_files(files: Sequence[Any], val_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
@@ -226,6 +214,30 @@ class SyntheticImages(Dataset):
 
     def __repr__(self) -> str:
         return f"SyntheticImages({self.n}, {self.image_size} px, seed={self.seed})"
+
+
+SMOOTH_SCENES: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
+    "blue": ((70, 130, 200), (70, 130, 200)),
+    "grey": ((128, 128, 128), (128, 128, 128)),
+    "sand": ((200, 180, 140), (200, 180, 140)),
+    "dark green": ((40, 70, 40), (40, 70, 40)),
+    "sky": ((40, 90, 190), (170, 200, 235)),
+    "dusk": ((30, 30, 80), (230, 140, 90)),
+}
+"""Plain photos a model must fill with their own colour (no tint, dot or border): name -> (top, bottom) RGB."""
+
+
+def smooth_scene(top: Sequence[int], bottom: Sequence[int], size: int = 256) -> np.ndarray:
+    """A flat colour (``top == bottom``) or a vertical gradient from `top` to `bottom` -> uint8 (size, size, 3)."""
+    if tuple(top) == tuple(bottom):
+        return np.tile(np.array(top, np.uint8), (size, size, 1))  # (size, size, 3)
+    t = np.linspace(0.0, 1.0, size)[:, None, None]  # (size, 1, 1) top to bottom
+    return np.repeat(np.array(top) * (1 - t) + np.array(bottom) * t, size, axis=1).round().astype(np.uint8)
+
+
+def smooth_scenes(size: int = 256) -> dict[str, np.ndarray]:
+    """Every SMOOTH_SCENES entry as a uint8 (size, size, 3) image (the demo model's plain-fill checks)."""
+    return {name: smooth_scene(top, bottom, size) for name, (top, bottom) in SMOOTH_SCENES.items()}
 
 
 def save_synthetic_folder(path: str | Path, n: int, image_size: int, seed: int = 0) -> list[Path]:

@@ -1,8 +1,11 @@
 """Reading photos and masks, one way for the whole library: files, encoded bytes, PIL images, arrays, tensors.
 
 Every caller (`inference.inpaint`, `data.ImageFolder`, `masks.load_mask`, `evaluate`, the widget,
-`demo`) reads through `read_image` and `read_mask` (or `mask_plane`, when a mask is resized before
-it is thresholded), so a file means the same thing everywhere.
+`demo`) reads through `read_image` and `read_mask` (or `fit_mask`, when a mask is brought to a size
+before it is thresholded), so a file means the same thing everywhere. The same goes for the few other
+things done to photos and masks, each in one place: `find_images` / `list_images` search folders,
+`fit` brings a photo to a size (centre crop, then one resampler), `composite` pastes the known pixels
+back (arrays and tensors) and `mask_image` writes a hole as the 0/255 image `read_mask` reads back.
 
 Photos, `read_image(...) -> uint8 (H, W, 3) RGB`, read as cameras and scanners write them:
 - EXIF orientation is applied (files, bytes and PIL images alike), so a photo is the way it is shown.
@@ -45,7 +48,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "GREY_BAND", "IMAGE_EXTENSIONS", "MAX_PIXELS", "MOSTLY_HOLE", "PHOTO_GREY_SHARE", "PHOTO_LEVELS", "ImageLike",
-    "composite", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_plane", "open_image",
+    "NoImagesError", "composite", "find_images", "fit", "fit_mask", "grey_share", "hole_of", "is_grey", "list_images", "looks_like_photo", "mask_image", "mask_plane",
+    "open_image",
     "read_image", "read_mask", "warn_if_mostly_hole", "warn_if_no_hole", "warn_if_photo",
 ]
 
@@ -86,6 +90,28 @@ def list_images(root: str | Path, recursive: bool = True) -> list[Path]:
         return []
     candidates = root.rglob("*") if recursive else root.iterdir()
     return sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+class NoImagesError(FileNotFoundError, ValueError):
+    """A folder that is missing or holds no IMAGE_EXTENSIONS file (a FileNotFoundError and a ValueError both)."""
+
+
+def find_images(root: str | Path, what: str = "image", hint: str = "") -> list[Path]:
+    """`list_images(root)` (recursive), or NoImagesError naming the folder, the extensions searched and `hint`.
+
+    The one check behind the image folders of training (`data.find_images`), the mask folders
+    (`masks.find_mask_files`) and the evaluation's photo and mask folders.
+    """
+    root = Path(root)
+    accepted = ", ".join(IMAGE_EXTENSIONS)
+    if not root.is_dir():
+        raise NoImagesError(f"{what} folder '{root}' does not exist or is not a folder "
+                            f"(expected {what} files with extensions {accepted}, searched recursively){hint}")
+    files = list_images(root)
+    if not files:
+        raise NoImagesError(f"{what} folder '{root}' holds no {what} files: expected files with extensions "
+                            f"{accepted} (searched recursively){hint}")
+    return files
 
 
 def _check_size(width: int, height: int, what: str, max_pixels: int | None) -> None:
@@ -326,6 +352,40 @@ def read_mask(mask: ImageLike, max_pixels: int | None = MAX_PIXELS) -> np.ndarra
     return hole_of(mask_plane(mask, max_pixels))
 
 
+def mask_image(hole: np.ndarray) -> Image.Image:
+    """A bool (H, W) hole (or 0/1 values) -> PIL "L" image, 255 = hole, 0 = known: what `read_mask` reads back."""
+    hole = np.asarray(hole)
+    if hole.ndim != 2:
+        raise ValueError(f"mask_image needs an (H, W) hole, got shape {hole.shape}")
+    return Image.fromarray((hole > 0.5 if hole.dtype != bool else hole).astype(np.uint8) * np.uint8(255), mode="L")
+
+
+def fit(image: Image.Image, size: int | tuple[int, int],
+        resample: Image.Resampling = Image.Resampling.BICUBIC) -> Image.Image:
+    """`image` centre-cropped to the aspect of `size` ((width, height); an int is a square), then resized to it.
+
+    The library's one way to bring a photo or a mask plane to a size: whole pixels are cropped (the
+    left/top margin is the smaller one when the margins differ by one), then `resample` scales the crop.
+    Nothing is squashed.
+    """
+    width, height = (size, size) if isinstance(size, int) else size
+    w, h = image.size
+    crop_w, crop_h = min(w, round(h * width / height)), min(h, round(w * height / width))
+    if (crop_w, crop_h) != (w, h):
+        left, top = (w - crop_w) // 2, (h - crop_h) // 2
+        image = image.crop((left, top, left + crop_w, top + crop_h))
+    return image if image.size == (width, height) else image.resize((width, height), resample)
+
+
+def fit_mask(mask: ImageLike, size: int | tuple[int, int]) -> np.ndarray:
+    """A mask in any form -> bool hole of `size` ((width, height) or a square): `mask_plane`, `fit` (bilinear), `hole_of`.
+
+    Training's folder masks and the evaluation's both come through here, so a mask file means the same
+    hole to both: cropped as the photo it goes on, scaled bilinearly, then thresholded by the one mask rule.
+    """
+    return hole_of(fit(mask_plane(mask), size, Image.Resampling.BILINEAR))
+
+
 def warn_if_mostly_hole(hole: np.ndarray, limit: float = MOSTLY_HOLE, stacklevel: int = 3) -> None:
     """UserWarning when the hole covers more than ``limit`` of the image: the mask is likely inverted.
 
@@ -376,10 +436,24 @@ def warn_if_no_hole(hole: np.ndarray, stacklevel: int = 3) -> None:
                       UserWarning, stacklevel=stacklevel)
 
 
-def composite(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Paste the known pixels back: ``composite = mask*fill + (1-mask)*image``; (H,W,C) arrays, (H,W) bool hole."""
+def composite(fill: np.ndarray | torch.Tensor, image: np.ndarray | torch.Tensor,
+              hole: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Paste the known pixels back: `fill` in the hole, `image` elsewhere; the library's one paste.
+
+    Arrays: (H,W,C) fill and image, (H,W) bool hole -> (H,W,C) of image's dtype. Tensors: (C,H,W) or
+    (B,C,H,W) fill and image, (H,W), (1,H,W) or (B,1,H,W) bool hole -> a tensor of their shape (autograd kept).
+    """
+    if isinstance(image, torch.Tensor):
+        hole_t = torch.as_tensor(hole, device=image.device).bool()
+        if hole_t.dim() == image.dim() - 1:
+            hole_t = hole_t[None]  # (1,H,W) over the channels
+        if (fill.shape != image.shape or hole_t.dim() != image.dim() or hole_t.shape[-3] != 1
+                or hole_t.shape[-2:] != image.shape[-2:]):
+            raise ValueError(f"composite needs fill and image of one shape and a hole of their H, W, got "
+                             f"{tuple(fill.shape)}, {tuple(image.shape)} and {tuple(hole_t.shape)}")
+        return torch.where(hole_t, fill, image)  # (C,H,W) or (B,C,H,W)
     fill, image, hole = np.asarray(fill), np.asarray(image), np.asarray(hole, dtype=bool)
     if fill.shape != image.shape or hole.shape != image.shape[:2]:
         raise ValueError(f"composite needs fill and image of one shape and an (H, W) hole, got "
                          f"{fill.shape}, {image.shape} and {hole.shape}")
-    return np.where(hole[..., None], fill, image).astype(image.dtype)
+    return np.where(hole[..., None], fill, image).astype(image.dtype)  # (H,W,C)

@@ -6,7 +6,7 @@ is scaled back to the photo's own resolution; every known pixel of the input is 
 unchanged. The mask is scaled with "any coverage counts as hole", so thin strokes survive, and
 only known pixels are averaged into the scaled photo: what lies under the hole never matters.
 
-By default the fill is Poisson-blended into the photo at full resolution (`csa_lib.blend`): its
+By default the fill is Poisson-blended into the photo at full resolution (`csa_lib.engine.blend`): its
 gradients are kept and its colour is matched to the known pixels around the hole, so there is no
 seam and no tint. Its own detail is kept only as far as the known pixels near each hole pixel are
 as rough (`blend.detail_gain_map`, capped by the whole ring's `blend.detail_gain`), so a plain sky

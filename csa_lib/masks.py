@@ -26,14 +26,15 @@ from csa_lib.config import MASK_TYPES
 
 __all__ = [
     "HOLE_BUCKETS", "MASK_EXTENSIONS", "MaskSource", "apply_mask", "center_mask", "find_mask_files",
-    "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "strokes_to_mask",
+    "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "stroke_mask",
+    "strokes_to_mask",
 ]
 
 HOLE_BUCKETS: tuple[tuple[float, float], ...] = (
     (0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6),
 )
 """Hole-area buckets of 10 % (share of hole pixels): irregular masks are drawn per bucket here, and
-`csa_lib.metrics` groups evaluation results by the same buckets."""
+`csa_lib.eval.metrics` groups evaluation results by the same buckets."""
 
 MASK_EXTENSIONS: tuple[str, ...] = imageio.IMAGE_EXTENSIONS
 """File endings (case-insensitive) that a mask folder is searched for: the library's one image list."""
@@ -43,14 +44,17 @@ _BOX_PROBABILITY = 0.15  # share of primitives that are axis-aligned boxes inste
 _SHRINK = 0.7            # stroke/box scale factor after a primitive overshoots the range
 
 
-def center_mask(size: int) -> torch.Tensor:
-    """The original's centre hole -> float32 (1, size, size), rows/cols size/4+o .. 3*size/4-o-1, o = size//64.
+def center_mask(size: int, overlap: int | None = None) -> torch.Tensor:
+    """The centre hole -> float32 (1, size, size), rows/cols size/4+o .. 3*size/4-o-1; the library's one.
 
-    At 256 px (overlap 4, as in the original) the hole is rows and columns 68..187 inclusive (120 x 120).
+    ``overlap`` o defaults to the original's size//64: at 256 px (overlap 4) the hole is rows and
+    columns 68..187 inclusive (120 x 120). ``overlap=0`` is the half-side square (64..191 at 256 px).
     """
     if size < 4:
         raise ValueError(f"center_mask needs size >= 4, got {size}")
-    overlap = size // 64
+    overlap = size // 64 if overlap is None else overlap
+    if not 0 <= overlap < size // 4:
+        raise ValueError(f"center_mask needs 0 <= overlap < size/4 = {size // 4}, got {overlap}")
     lo, hi = size // 4 + overlap, 3 * size // 4 - overlap  # hole = [lo, hi)
     mask = torch.zeros(1, size, size)  # (1, size, size)
     mask[:, lo:hi, lo:hi] = 1.0
@@ -118,11 +122,11 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
             _draw_box(draw, rng, size, scale)
         else:
             _draw_stroke(draw, rng, size, width, scale)
-        hole = np.asarray(trial) > 127  # (size, size) bool
+        hole = imageio.hole_of(trial)  # (size, size) bool
         ratio = np.count_nonzero(hole) / total
         if ratio > hi_ok:  # overshoot: drop it; already inside the range is good enough, else draw smaller
             if current >= lo_ok:
-                return (np.asarray(canvas) > 127).astype(np.float32)
+                return imageio.hole_of(canvas).astype(np.float32)
             scale *= _SHRINK
             continue
         canvas, current = trial, ratio
@@ -130,6 +134,47 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
             return hole.astype(np.float32)
     raise RuntimeError(f"could not reach a hole ratio in {tuple(hole_range)} at {size} px "
                        f"after {_MAX_PRIMITIVES} strokes")
+
+
+def stroke_mask(size: int = 256, ratio_range: Sequence[float] = (0.2, 0.3), seed: int = 0,
+                max_attempts: int = 200) -> np.ndarray:
+    """Seeded free-form brush strokes with a hole ratio in ``ratio_range`` -> float32 (size, size), 1 = hole.
+
+    The generator of the committed sample masks (``data/samples/masks/irregular_*.png``, written by
+    ``scripts/build_demo_data.py --samples``). Strokes are random polylines (4-10 vertices, 15-45 px
+    steps, 9-27 px wide at 256 px, round joints; they may run off the frame), added until the ratio
+    reaches a target drawn from the band; an attempt that overshoots the band is redrawn with the same
+    generator, so the result depends only on ``seed``.
+    """
+    lo, hi = float(ratio_range[0]), float(ratio_range[1])
+    if not 0.0 < lo < hi < 1.0:
+        raise ValueError(f"bad ratio_range {tuple(ratio_range)}: need 0 < lo < hi < 1")
+    rng = np.random.default_rng(seed)
+    k = size / 256.0
+    for _ in range(max_attempts):
+        target = rng.uniform(lo + 0.2 * (hi - lo), hi - 0.2 * (hi - lo))
+        canvas = Image.new("L", (size, size), 0)
+        draw = ImageDraw.Draw(canvas)
+        hole, ratio = np.zeros((size, size), bool), 0.0
+        while ratio < target:
+            width = int(round(rng.uniform(9, 27) * k))
+            x, y = rng.uniform(0, size, size=2)
+            angle = rng.uniform(0, 2 * math.pi)
+            points = [(x, y)]
+            for _ in range(int(rng.integers(4, 11))):
+                angle += rng.uniform(-math.pi / 3, math.pi / 3)
+                step = rng.uniform(15, 45) * k
+                x, y = x + step * math.cos(angle), y + step * math.sin(angle)  # may leave the frame
+                points.append((x, y))
+            draw.line(points, fill=255, width=width, joint="curve")
+            r = width / 2.0
+            for px, py in (points[0], points[-1]):
+                draw.ellipse((px - r, py - r, px + r, py + r), fill=255)
+            hole = imageio.hole_of(canvas)  # (size, size) bool
+            ratio = float(hole.mean())
+        if lo <= ratio <= hi:
+            return hole.astype(np.float32)
+    raise RuntimeError(f"could not draw a mask with hole ratio in {tuple(ratio_range)} (seed {seed})")
 
 
 def random_box_mask(size: int, rng: np.random.Generator, side_range: Sequence[float] = (0.15, 0.65)) -> np.ndarray:
@@ -156,28 +201,21 @@ def irregular_mask(size: int, rng: np.random.Generator,
 
 
 def load_mask(path: str | Path, size: int) -> torch.Tensor:
-    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size): bilinear resize, then the one mask rule.
+    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size) by ``imageio.fit_mask``, as the evaluation reads it.
 
-    Read by ``imageio.mask_plane`` (grey, EXIF, 16-bit, alpha rules); at least half intensity is a hole.
+    Read by ``imageio.mask_plane`` (grey, EXIF, 16-bit, alpha rules), centre-cropped to a square, scaled
+    bilinearly, then the one mask rule: at least half intensity is a hole.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file '{path}' does not exist")
-    plane = imageio.mask_plane(path)  # "L" or "F", ValueError naming the file
-    hole = imageio.hole_of(plane.resize((size, size), Image.Resampling.BILINEAR))  # (size, size) bool
+    hole = imageio.fit_mask(path, size)  # (size, size) bool, ValueError naming the file
     return torch.from_numpy(hole.astype(np.float32))[None]  # (1, size, size)
 
 
 def find_mask_files(root: str | Path) -> list[Path]:
     """Every MASK_EXTENSIONS file under ``root`` (recursive, case-insensitive), sorted; ValueError if none."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"mask folder '{root}' does not exist or is not a folder")
-    files = imageio.list_images(root)
-    if not files:
-        raise ValueError(f"mask folder '{root}' holds no mask images: it should contain {'/'.join(MASK_EXTENSIONS)} "
-                         "files (searched recursively) with white = hole, e.g. NVIDIA's irregular mask set")
-    return files
+    return imageio.find_images(root, "mask", hint=": white = hole, e.g. NVIDIA's irregular mask set")
 
 
 _CHECKED: dict[tuple, list[Path]] = {}  # (folder, size, file stats) -> usable files, so one warning per folder
@@ -304,7 +342,7 @@ def strokes_to_mask(strokes: Sequence[Mapping[str, Any]], height: int, width: in
                 draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
         else:
             raise ValueError(f"stroke {number}: unknown tool {tool!r} (use 'brush', 'eraser' or 'rect')")
-    return (np.asarray(canvas) > 127).astype(np.float32)  # (height, width)
+    return imageio.hole_of(canvas).astype(np.float32)  # (height, width)
 
 
 def apply_mask(image: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:

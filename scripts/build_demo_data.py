@@ -68,8 +68,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the demo_*.py modules and qt_rcc.py live beside this script
-from demo_images import (center_mask, center_square, dhash, eval_image, hole_ratio,  # noqa: E402,F401
-                         irregular_mask, jpeg_roundtrip, random_patches, save_image, smooth_image, stable_seed)
+from demo_images import (center_square, dhash, eval_image, jpeg_roundtrip,  # noqa: E402,F401
+                         random_patches, save_image, smooth_image, stable_seed)
 from demo_packages import (deb_version, download_debs, extract_deb, license_for,  # noqa: E402,F401
                            license_for_path, parse_dep5, pkg_version)
 from demo_photos import (SPLIT_MODES, collect_photo_sources, collect_training_photos,  # noqa: E402,F401

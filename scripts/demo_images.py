@@ -9,7 +9,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from csa_lib import imageio
 
 def to_pil_rgb(image) -> Image.Image:
     """PIL RGB image from a PIL image or an (H,W[,C]) uint8/float array."""
@@ -26,15 +28,8 @@ def to_pil_rgb(image) -> Image.Image:
 
 
 def center_square(image, size: int = 256) -> Image.Image:
-    """Centre-crop to a square (the short side) and resize to ``size`` x ``size`` (Lanczos)."""
-    img = to_pil_rgb(image)
-    w, h = img.size
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    img = img.crop((left, top, left + s, top + s))
-    if s != size:
-        img = img.resize((size, size), Image.Resampling.LANCZOS)
-    return img
+    """Centre-crop to a square (the short side) and resize to ``size`` x ``size`` (Lanczos): ``csa_lib.imageio.fit``."""
+    return imageio.fit(to_pil_rgb(image), size, Image.Resampling.LANCZOS)
 
 
 def stable_seed(*parts) -> int:
@@ -103,57 +98,6 @@ def smooth_image(size: int, rng: np.random.Generator) -> np.ndarray:
         image = base + t[..., None] * rng.uniform(-90, 90, 3)
     image = image + rng.normal(0, rng.uniform(0, 3), image.shape)
     return np.clip(image, 0, 255).round().astype(np.uint8)
-
-
-def center_mask(size: int = 256) -> np.ndarray:
-    """The original CSA centre mask (uint8, 255 = hole): rows/cols [size/4 + size/64, 3size/4 - size/64)."""
-    overlap = size // 64
-    lo, hi = size // 4 + overlap, 3 * size // 4 - overlap
-    m = np.zeros((size, size), np.uint8)
-    m[lo:hi, lo:hi] = 255
-    return m
-
-
-def hole_ratio(mask) -> float:
-    return float((np.asarray(mask) > 127).mean())
-
-
-def irregular_mask(size: int = 256, ratio_range: tuple[float, float] = (0.2, 0.3), seed: int = 0,
-                   max_attempts: int = 200) -> np.ndarray:
-    """Seeded free-form brush-stroke mask (uint8, 255 = hole) with a hole ratio in ``ratio_range``.
-
-    Strokes are random polylines (4-10 vertices, 15-45 px steps, 9-27 px wide at 256 px, round
-    joints; they may run off the frame), added until the ratio reaches a target drawn from the band; an attempt that overshoots
-    the band is redrawn with the same generator, so the result depends only on ``seed``.
-    """
-    lo, hi = ratio_range
-    if not 0.0 < lo < hi < 1.0:
-        raise ValueError(f"bad ratio_range {ratio_range}")
-    rng = np.random.default_rng(seed)
-    k = size / 256.0
-    for _ in range(max_attempts):
-        target = rng.uniform(lo + 0.2 * (hi - lo), hi - 0.2 * (hi - lo))
-        img = Image.new("L", (size, size), 0)
-        draw = ImageDraw.Draw(img)
-        ratio = 0.0
-        while ratio < target:
-            width = int(round(rng.uniform(9, 27) * k))
-            x, y = rng.uniform(0, size, size=2)
-            angle = rng.uniform(0, 2 * math.pi)
-            points = [(x, y)]
-            for _ in range(int(rng.integers(4, 11))):
-                angle += rng.uniform(-math.pi / 3, math.pi / 3)
-                step = rng.uniform(15, 45) * k
-                x, y = x + step * math.cos(angle), y + step * math.sin(angle)  # may leave the frame
-                points.append((x, y))
-            draw.line(points, fill=255, width=width, joint="curve")
-            r = width / 2.0
-            for px, py in (points[0], points[-1]):
-                draw.ellipse((px - r, py - r, px + r, py + r), fill=255)
-            ratio = hole_ratio(np.asarray(img))
-        if lo <= ratio <= hi:
-            return np.where(np.asarray(img) > 127, 255, 0).astype(np.uint8)
-    raise RuntimeError(f"could not draw a mask with hole ratio in {ratio_range} (seed {seed})")
 
 
 # --------------------------------------------------------------------------------------------

@@ -135,6 +135,14 @@ def parse_dep5(text: str) -> list[dict]:
     return out
 
 
+def deb_copyright(root: Path, package: str) -> tuple[Path, list[dict]]:
+    """An extracted package's ``usr/share/doc/<package>/copyright`` and its DEP-5 paragraphs ([] when it has none)."""
+    copyright_file = root / "usr/share/doc" / package / "copyright"
+    paragraphs = parse_dep5(copyright_file.read_text(encoding="utf-8", errors="replace")) \
+        if copyright_file.is_file() else []
+    return copyright_file, paragraphs
+
+
 def license_for(paragraphs: list[dict], filename: str) -> tuple[str, str]:
     """(copyright, licence) of ``filename``, matching the Files: patterns by base name; last match wins.
 

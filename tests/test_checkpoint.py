@@ -242,3 +242,17 @@ def test_nothing_to_resume_names_the_folder_and_the_runs_nearby(tmp_path):
         ckpt.resume_point(tmp_path)  # the parent of the runs
     path, state = ckpt.resume_point(tmp_path / "run_a")
     assert path.name == ckpt.LAST_NAME and state["step"] == 2
+
+
+def test_checkpoint_listing_and_stale_cleanup_share_one_folder_scan(tmp_path, monkeypatch):
+    """checkpoint_candidates and remove_stale_temp_files both list their files with `_named_files`."""
+    for name in ("step_00000010.pt", "step_00000002.pt", ckpt.LAST_NAME, ".last.pt.1.tmp", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "step_00000099.pt").mkdir()  # a folder with a checkpoint's name is not a checkpoint
+    scanned: list[str] = []
+    real = ckpt._named_files
+    monkeypatch.setattr(ckpt, "_named_files", lambda d, pattern: scanned.append(pattern.pattern) or real(d, pattern))
+    assert [p.name for p in ckpt.checkpoint_candidates(tmp_path)] == ["step_00000010.pt", "step_00000002.pt", ckpt.LAST_NAME]
+    assert [p.name for p in ckpt.remove_stale_temp_files(tmp_path)] == [".last.pt.1.tmp"]
+    assert scanned == [ckpt._STEP_RE.pattern, ckpt._TEMP_RE.pattern]
+    assert ckpt.checkpoint_candidates(tmp_path / "missing") == [] == ckpt.remove_stale_temp_files(tmp_path / "missing")

@@ -284,3 +284,23 @@ def test_channel_shuffle_permutes_colours_of_training_images_only(tmp_path):
     assert train.images.channel_shuffle == 0.25
     with pytest.raises(ValueError, match="channel_shuffle"):
         Config(channel_shuffle=1.5)
+
+
+def test_smooth_scenes_are_flat_colours_and_skies_shared_by_the_demo_checks():
+    """The plain photos of tests/test_demo_model.py and benchmarks/bench_demo_smooth_fill.py: one table, one drawing."""
+    import importlib.util
+    from pathlib import Path
+
+    from csa_lib.data import SMOOTH_SCENES, smooth_scene, smooth_scenes
+
+    scenes = smooth_scenes(16)
+    assert set(scenes) == set(SMOOTH_SCENES) and all(s.shape == (16, 16, 3) and s.dtype == np.uint8 for s in scenes.values())
+    assert (scenes["blue"] == (70, 130, 200)).all()  # flat, by hand
+    sky = smooth_scene((0, 0, 0), (30, 60, 90), 4)  # rows at t = 0, 1/3, 2/3, 1
+    assert sky[:, 0].tolist() == [[0, 0, 0], [10, 20, 30], [20, 40, 60], [30, 60, 90]] and (sky == sky[:, :1]).all()
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_demo_smooth_fill", root / "benchmarks" / "bench_demo_smooth_fill.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.SMOOTH.keys() == SMOOTH_SCENES.keys()
+    assert all(np.array_equal(bench.SMOOTH[k], v) for k, v in smooth_scenes(256).items())

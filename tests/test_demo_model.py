@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import median_filter
 
+from csa_lib.data import smooth_scenes
 from csa_lib.inference import DEMO_CHECKPOINT, inpaint, load_model
+from csa_lib.masks import center_mask
 
 SIZE = 256
 LO, HI = 64, 192  # the 128x128 centre hole (rows and columns 64..191)
@@ -27,23 +29,7 @@ MEAN_TOLERANCE = 4.0
 OUTLIER_TOLERANCE = 6.0
 
 
-def flat(rgb) -> np.ndarray:
-    return np.tile(np.array(rgb, np.uint8), (SIZE, SIZE, 1))
-
-
-def sky(top, bottom) -> np.ndarray:
-    t = np.linspace(0.0, 1.0, SIZE)[:, None, None]
-    return np.repeat(np.array(top) * (1 - t) + np.array(bottom) * t, SIZE, axis=1).round().astype(np.uint8)
-
-
-SMOOTH = {
-    "blue": flat((70, 130, 200)),
-    "grey": flat((128, 128, 128)),
-    "sand": flat((200, 180, 140)),
-    "dark green": flat((40, 70, 40)),
-    "sky": sky((40, 90, 190), (170, 200, 235)),
-    "dusk": sky((30, 30, 80), (230, 140, 90)),
-}
+SMOOTH = smooth_scenes(SIZE)  # flat colours and skies, name -> uint8 (SIZE, SIZE, 3)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +40,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def hole() -> np.ndarray:
-    mask = np.zeros((SIZE, SIZE), np.uint8)
-    mask[LO:HI, LO:HI] = 255
-    return mask
+    return center_mask(SIZE, overlap=0)[0].numpy() > 0.5  # (SIZE, SIZE) bool, rows/cols LO..HI-1
 
 
 @pytest.mark.parametrize("name", list(SMOOTH))

@@ -22,6 +22,7 @@ from csa_lib.notebook import widgets
 from csa_lib.config import Config
 from csa_lib.inference import inpaint
 from csa_lib.model import build_models
+from conftest import callers_missing
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +270,132 @@ def test_composite_pastes_known_pixels_back():
     assert np.array_equal(out, expected) and out.dtype == np.uint8
     with pytest.raises(ValueError, match="one shape"):
         imageio.composite(fill[:1], image, hole)
+
+
+def test_composite_pastes_tensors_back_channel_first():
+    fill, image = torch.full((2, 3, 2, 3), 5.0), torch.arange(36.0).reshape(2, 3, 2, 3)
+    hole = torch.zeros(2, 1, 2, 3, dtype=torch.bool)
+    hole[0, 0, 1, 2] = hole[1, 0, 0, 0] = True
+    out = imageio.composite(fill, image, hole)
+    expected = image.clone()
+    expected[0, :, 1, 2] = expected[1, :, 0, 0] = 5.0  # by hand
+    assert torch.equal(out, expected)
+    single = imageio.composite(fill[0], image[0], hole[0, 0])  # (C,H,W) with an (H,W) hole
+    assert torch.equal(single, expected[0])
+    with pytest.raises(ValueError, match="one shape"):
+        imageio.composite(fill[:, :1], image, hole)
+
+
+def test_every_paste_goes_through_composite(model, monkeypatch):
+    """The generator, the Poisson blend, `inpaint`, the evaluation's CSA method, the baselines and the widget paste with it."""
+    from csa_lib.engine import blend
+    from csa_lib.eval import baselines
+
+    pixels = gradient(32, 32)
+    hole = np.zeros((32, 32), bool)
+    hole[10:20, 12:22] = True
+    callers = {
+        "generator": lambda: model(torch.zeros(1, 3, 32, 32), torch.from_numpy(hole)[None, None].float()),
+        "harmonic_fill": lambda: blend.harmonic_fill(torch.rand(3, 32, 32), torch.from_numpy(hole)),
+        "poisson_blend": lambda: blend.poisson_blend(torch.rand(3, 32, 32), torch.rand(3, 32, 32), torch.from_numpy(hole)),
+        "inpaint": lambda: inpaint(model, pixels, hole, blend="none"),
+        "evaluate.csa": lambda: evaluate.csa_inpainter(model, blend="none")(pixels, hole),
+        "telea": lambda: baselines.telea(pixels, hole),
+    }
+    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im)
+    app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[4, 4], [12, 12]]}])
+    callers["widget"] = app.inpaint
+    assert callers_missing(monkeypatch, imageio, "composite", callers) == []
+
+
+def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkeypatch, tmp_path):
+    """A hole -> 'L' 0/255; the widget (its mask, the mask given to inpaint_fn, the saved mask) and the strips write it so."""
+    from csa_lib.eval import report
+
+    hole = np.array([[True, False], [False, True]])
+    written = imageio.mask_image(hole)
+    assert written.mode == "L" and np.asarray(written).tolist() == [[255, 0], [0, 255]]
+    assert np.array_equal(imageio.read_mask(written), hole)
+    assert np.array_equal(np.asarray(imageio.mask_image(hole.astype(np.float32))), np.asarray(written))
+    pixels = gradient(16, 16)
+    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im, output_dir=tmp_path)
+    app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[2, 2], [9, 9]]}])
+    callers = {"painter.mask_image": app.painter.mask_image, "inpaint": app.inpaint, "save": app.save,
+               "plot_strips": lambda: report.plot_strips([{"image": "g", "bucket": "b", "truth": pixels,
+                                                           "hole": app.mask, "outputs": {}}], [])}
+    assert callers_missing(monkeypatch, imageio, "mask_image", callers) == []
+
+
+def test_fit_crops_the_centre_then_resizes():
+    pixels = np.arange(3 * 6, dtype=np.uint8).reshape(3, 6) * 10  # (H, W) = (3, 6)
+    square = imageio.fit(Image.fromarray(pixels), 3, Image.Resampling.NEAREST)
+    assert np.array_equal(np.asarray(square), pixels[:, 1:4])  # margins 1 and 2: the left one is the smaller
+    same_aspect = imageio.fit(Image.fromarray(pixels), (4, 2), Image.Resampling.NEAREST)  # 6:3 = 4:2, nothing cropped
+    assert np.array_equal(np.asarray(same_aspect), np.asarray(Image.fromarray(pixels).resize((4, 2), Image.Resampling.NEAREST)))
+    tall = imageio.fit(Image.fromarray(pixels), (2, 3), Image.Resampling.NEAREST)
+    assert np.array_equal(np.asarray(tall), pixels[:, 2:4])  # width round(3 * 2 / 3) = 2, margins 2 and 2
+
+
+def test_a_folder_mask_is_the_same_hole_to_training_and_evaluation(tmp_path):
+    """A non-square mask file: cropped like its photo, bilinear, the one rule, for masks.load_mask and evaluate.load_masks."""
+    plane = np.zeros((40, 60), np.uint8)
+    plane[:, :10] = 255  # a band filling the left margin, which the centre crop cuts off
+    plane[10:30, 25:35] = 255
+    Image.fromarray(plane).save(tmp_path / "m.png")
+    trained = masks.load_mask(tmp_path / "m.png", 20)[0].numpy() > 0.5
+    ((_, evaluated),) = evaluate.load_masks(tmp_path, 20)
+    assert np.array_equal(trained, evaluated)
+    assert np.array_equal(evaluated, imageio.fit_mask(tmp_path / "m.png", 20))
+    assert not evaluated[:, 0].any()  # cropped, not squashed: the left band is gone
+    assert evaluated[5:15, 8:12].all()
+
+
+def test_every_fit_goes_through_imageio_fit(monkeypatch, tmp_path):
+    """evaluate's photos and masks, training's mask files, the attention demo photo and the sample builder fit with it."""
+    import importlib.util
+    import sys
+
+    from csa_lib.notebook import attention
+
+    Image.fromarray(gradient(24, 30)).save(tmp_path / "photo.png")
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    spec = importlib.util.spec_from_file_location("demo_images", scripts / "demo_images.py")
+    demo_images = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "demo_images", demo_images)
+    spec.loader.exec_module(demo_images)
+    callers = {
+        "evaluate.load_image": lambda: evaluate.load_image(tmp_path / "photo.png", 16),
+        "evaluate.load_masks": lambda: evaluate.load_masks(tmp_path, 16),
+        "masks.load_mask": lambda: masks.load_mask(tmp_path / "photo.png", 16),
+        "attention.demo_image": lambda: attention.demo_image(16),
+        "scripts center_square": lambda: demo_images.center_square(gradient(24, 30), 16),
+    }
+    assert callers_missing(monkeypatch, imageio, "fit", callers) == []
+
+
+def test_every_image_folder_is_searched_by_find_images(monkeypatch, tmp_path):
+    """Training's image folders, the mask folders and the evaluation's photos and masks: one search, one error.
+
+    The flat listings (the attention demo photo, csa-demo's samples) are `list_images` itself.
+    """
+    from csa_lib.cli import demo
+    from csa_lib.notebook import attention
+
+    with pytest.raises(imageio.NoImagesError, match="does not exist") as missing:
+        imageio.find_images(tmp_path / "nowhere")
+    assert isinstance(missing.value, ValueError) and isinstance(missing.value, FileNotFoundError)
+    with pytest.raises(ValueError, match="holds no mask files.*NVIDIA"):
+        masks.find_mask_files(tmp_path)
+    Image.fromarray(gradient(8, 8)).save(tmp_path / "a.png")
+    assert data.find_images is imageio.find_images  # the training folders' check is this very function
+    callers = {"masks.find_mask_files": lambda: masks.find_mask_files(tmp_path),
+               "evaluate.load_images": lambda: evaluate.load_images(tmp_path, 8),
+               "evaluate.load_masks": lambda: evaluate.load_masks(tmp_path, 8)}
+    assert callers_missing(monkeypatch, imageio, "find_images", callers) == []
+    listed = {"find_images": lambda: imageio.find_images(tmp_path), "attention.demo_image": lambda: attention.demo_image(16),
+              "csa-demo": lambda: pytest.raises(FileNotFoundError, demo.run_demo, None, tmp_path, tmp_path / "out")}
+    assert callers_missing(monkeypatch, imageio, "list_images", listed) == []
 
 
 def test_bytes_and_files_read_alike(tmp_path):

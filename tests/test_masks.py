@@ -14,7 +14,7 @@ from PIL import Image
 from csa_lib import masks
 from csa_lib.masks import (
     HOLE_BUCKETS, MaskSource, apply_mask, center_mask, hole_ratio, irregular_mask, load_mask,
-    random_irregular_mask, strokes_to_mask,
+    random_irregular_mask, stroke_mask, strokes_to_mask,
 )
 from csa_lib.eval.metrics import bucket_label, bucket_of
 
@@ -336,3 +336,53 @@ def test_mask_folder_without_a_usable_mask_is_an_error(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"")
     with pytest.raises(ValueError, match=r"has no usable mask among 2 files: .*broken.png \(unreadable.*white.png"):
         MaskSource("mixed", 16, mask_root=tmp_path)
+
+
+def test_center_mask_overlap_zero_is_the_half_side_square():
+    half = center_mask(8, overlap=0)[0]
+    expected = torch.zeros(8, 8)
+    expected[2:6, 2:6] = 1.0  # rows/cols size/4 .. 3*size/4 - 1, by hand
+    assert torch.equal(half, expected)
+    with pytest.raises(ValueError, match="overlap"):
+        center_mask(8, overlap=2)
+
+
+def test_former_centre_masks_are_center_mask():
+    """evaluate's 'center' and 'center_half' and the tests' centre_mask are csa_lib.masks.center_mask."""
+    from conftest import centre_mask
+
+    from csa_lib.eval import evaluate
+
+    (_, center), = evaluate.center_masks(64)
+    (_, half), = evaluate.center_half_masks(64)
+    assert np.array_equal(center, center_mask(64)[0].numpy() > 0.5)
+    assert np.array_equal(half, center_mask(64, overlap=0)[0].numpy() > 0.5)
+    assert half[16:48, 16:48].all() and half.sum() == 32 * 32  # 16..47, by hand
+    assert torch.equal(centre_mask(3, 64), center_mask(64).expand(3, 1, 64, 64))
+
+
+@pytest.mark.parametrize("seed,band", [(1, (0.1, 0.2)), (5, (0.3, 0.45))])
+def test_stroke_mask_is_seeded_and_in_its_band(seed, band):
+    a = stroke_mask(128, band, seed)
+    assert a.dtype == np.float32 and a.shape == (128, 128) and set(np.unique(a)) <= {0.0, 1.0}
+    assert np.array_equal(a, stroke_mask(128, band, seed))
+    assert not np.array_equal(a, stroke_mask(128, band, seed + 1))
+    assert band[0] <= hole_ratio(a) <= band[1]
+    with pytest.raises(ValueError, match="ratio_range"):
+        stroke_mask(64, (0.3, 0.2))
+
+
+def test_every_drawn_mask_is_thresholded_by_the_one_rule(monkeypatch, tmp_path):
+    """The procedural, recorded-stroke and sample-stroke masks and mask files all binarise with imageio.hole_of."""
+    from conftest import callers_missing
+
+    from csa_lib import imageio
+
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "m.png")
+    callers = {
+        "random_irregular_mask": lambda: random_irregular_mask(32, np.random.default_rng(0)),
+        "strokes_to_mask": lambda: strokes_to_mask([{"tool": "brush", "size": 2, "points": [[3, 3], [9, 9]]}], 16, 16),
+        "stroke_mask": lambda: stroke_mask(64, (0.2, 0.3), 0),
+        "load_mask": lambda: load_mask(tmp_path / "m.png", 8),
+    }
+    assert callers_missing(monkeypatch, imageio, "hole_of", callers) == []

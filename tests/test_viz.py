@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from csa_lib.notebook import viz
+from conftest import callers_missing
 
 
 def _samples(n: int, size: int = 16) -> list[dict[str, torch.Tensor]]:
@@ -160,3 +161,45 @@ def test_robust_limits_by_hand():
         robust_limits([np.nan])
     with pytest.raises(ValueError, match="percentile"):
         robust_limits([1.0], percentile=0)
+
+
+def test_masked_input_paints_the_hole_white_for_arrays_and_tensors():
+    image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    hole = np.array([[False, True, False], [True, False, False]])
+    shown = viz.masked_input(image, hole)
+    expected = image.copy()
+    expected[0, 1] = expected[1, 0] = 255  # by hand
+    assert np.array_equal(shown, expected) and shown.dtype == np.uint8
+    tensor = torch.zeros(1, 3, 2, 3)
+    painted = viz.masked_input(tensor, torch.from_numpy(hole)[None, None].float(), fill=0.5)
+    assert torch.equal(painted[0, :, 0, 1], torch.full((3,), 0.5)) and float(painted.sum()) == 0.5 * 3 * 2
+
+
+def test_every_white_hole_is_masked_input(monkeypatch, tmp_path):
+    """The evaluation strips, `inpaint_strips`, `dataset_grid` and `csa-demo` show the hole with `viz.masked_input`."""
+    from PIL import Image
+
+    from csa_lib.cli import demo
+    from csa_lib.eval import report
+    from csa_lib.config import Config
+    from csa_lib.model import build_models
+
+    truth = np.full((16, 16, 3), 90, np.uint8)
+    hole = np.zeros((16, 16), bool)
+    hole[4:9, 5:11] = True
+    example = {"image": "grey", "bucket": "10-20%", "truth": truth, "hole": hole, "outputs": {"a": truth}, "lpips": {"a": 0.0}}
+    torch.manual_seed(0)
+    generator = build_models(Config.smoke(image_size=32, ngf=4, ndf=4))[0].eval()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(truth).save(tmp_path / "images" / "grey.png")
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "masks" / "box.png")
+    monkeypatch.setattr(demo, "load_model", lambda checkpoint: generator)
+    dataset = [{"image": torch.zeros(3, 16, 16), "mask": torch.from_numpy(hole)[None].float()}]
+    callers = {
+        "report.plot_strips": lambda: report.plot_strips([example], ["a"]),
+        "viz.inpaint_strips": lambda: viz.inpaint_strips([("x", truth, hole, truth)]),
+        "viz.dataset_grid": lambda: viz.dataset_grid(dataset, n=1),
+        "csa-demo": lambda: demo.run_demo(None, tmp_path, tmp_path / "out"),
+    }
+    assert callers_missing(monkeypatch, viz, "masked_input", callers) == []

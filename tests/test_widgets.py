@@ -155,6 +155,15 @@ def test_esm_is_a_self_contained_module() -> None:
         assert name in esm
 
 
+def test_the_front_end_sends_every_change_through_commit() -> None:
+    """mask_painter.js: one `commit` sets and saves a model attribute, one `makeElement` makes a classed element."""
+    esm = MaskPainter._esm
+    assert esm.count("model.save_changes()") == 1 and "const commit = (key, value) =>" in esm
+    for key in ("tool", "brush_size", "strokes", "error"):
+        assert f'commit("{key}", ' in esm and f'model.set("{key}"' not in esm
+    assert esm.count(".className = ") == 1  # inside makeElement only
+
+
 def test_front_end_is_the_package_files() -> None:
     """`_esm` / `_css` are the text of csa_lib/notebook/static/mask_painter.{js,css}, plain strings on class and instance."""
     static = Path(widgets.__file__).with_name("static")

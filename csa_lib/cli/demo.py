@@ -15,6 +15,7 @@ from PIL import Image
 from .. import imageio
 from ..eval.baselines import telea
 from ..inference import inpaint, load_model
+from ..notebook import viz
 from .conventions import Parser, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +38,10 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
     start = time.perf_counter()
     for row, (img_path, mask_path) in enumerate(pairs):
         image = imageio.read_image(img_path)  # (H, W, 3) uint8
-        mask = imageio.hole_of(imageio.mask_plane(mask_path).resize(image.shape[1::-1], Image.NEAREST))  # (H, W)
+        mask = imageio.fit_mask(mask_path, image.shape[1::-1])  # (H, W) bool
         result = np.asarray(inpaint(model, image, mask))
         Image.fromarray(result).save(out_dir / f"{img_path.stem}_{mask_path.stem}_csa.png")
-        shown = image.copy()
-        shown[mask] = 255
-        panels = [shown, mask, result, telea(image, mask), image]
+        panels = [viz.masked_input(image, mask), mask, result, telea(image, mask), image]
         for col, panel in enumerate(panels):
             ax = axes[row, col]
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None)

@@ -226,18 +226,19 @@ def verify_checkpoint(path: str | os.PathLike) -> bool:
     return True
 
 
-def checkpoint_candidates(directory: str | os.PathLike) -> list[Path]:
-    """Step checkpoints in `directory`, newest step first, then `last.pt` as the final fallback."""
+def _named_files(directory: str | os.PathLike, pattern: re.Pattern[str]) -> list[tuple[re.Match[str], Path]]:
+    """(match, path) of each file in `directory` whose name `pattern` matches, in listing order; [] without the folder."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    steps = []
-    for p in directory.iterdir():
-        match = _STEP_RE.match(p.name)
-        if match and p.is_file():
-            steps.append((int(match.group(1)), p))
+    return [(match, p) for p in directory.iterdir() if (match := pattern.match(p.name)) and p.is_file()]
+
+
+def checkpoint_candidates(directory: str | os.PathLike) -> list[Path]:
+    """Step checkpoints in `directory`, newest step first, then `last.pt` as the final fallback."""
+    steps = [(int(match.group(1)), p) for match, p in _named_files(directory, _STEP_RE)]
     ordered = [p for _, p in sorted(steps, reverse=True)]
-    last = directory / LAST_NAME
+    last = Path(directory) / LAST_NAME
     if last.is_file():
         ordered.append(last)
     return ordered
@@ -294,10 +295,7 @@ def export_generator(ckpt_path: str | os.PathLike, out_path: str | os.PathLike, 
 
 def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
     """Delete the `.<name>.tmp` files a killed save left in `directory` (call it holding the run's `run_lock.RunLock`)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    stale = [p for p in directory.iterdir() if _TEMP_RE.match(p.name) and p.is_file()]
+    stale = [p for _, p in _named_files(directory, _TEMP_RE)]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

@@ -1,18 +1,20 @@
 """Classical (non-learned) inpainting baselines, all with one signature.
 
-``fn(image, mask) -> filled``: ``image`` uint8 (H, W, 3) RGB, ``mask`` (H, W) bool or float
-with hole = ``mask > 0.5``; returns uint8 (H, W, 3). Hole pixels are zeroed before the library
-sees them (so no ground truth leaks in) and known pixels are returned unchanged.
+``fn(image, mask) -> filled``: ``image`` uint8 (H, W, 3) RGB, ``mask`` (H, W) bool, float or 8-bit
+with the hole by ``imageio``'s one mask rule (``metrics.as_hole``); returns uint8 (H, W, 3). Hole pixels
+are zeroed before the library sees them (so no ground truth leaks in) and known pixels are returned
+unchanged (`_baseline` is that frame, around every method).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from csa_lib.imageio import composite
+from csa_lib import imageio
 from csa_lib.eval.metrics import as_hole
 
 _EVAL_HINT = "pip install 'csa-inpainting[eval]'"
@@ -30,34 +32,31 @@ def _prepare(image: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"mask shape {hole.shape} does not match image shape {image.shape[:2]}")
     if hole.all():
         raise ValueError("mask covers the whole image: nothing known to inpaint from")
-    masked = image.copy()
-    masked[hole] = 0
-    return masked, hole
+    return imageio.composite(np.zeros_like(image), image, hole), hole  # no truth in the hole
 
 
-def _composite(filled: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Hole from ``filled`` (any numeric, [0, 255]), known pixels from ``image`` -> uint8 (H, W, 3)."""
-    filled = np.clip(np.rint(filled), 0, 255).astype(np.uint8)  # (H, W, 3)
-    return composite(filled, image, hole)
+def _baseline(image: Any, mask: Any, fill: Callable[[np.ndarray, np.ndarray], Any]) -> np.ndarray:
+    """Every baseline's frame: blank the hole, ``fill(masked, hole)`` -> (H, W, 3) in [0, 255], paste known pixels back."""
+    masked, hole = _prepare(image, mask)
+    if not hole.any():
+        return masked
+    filled = np.clip(np.rint(fill(masked, hole)), 0, 255).astype(np.uint8)  # (H, W, 3)
+    return imageio.composite(filled, masked, hole)
 
 
-def _cv2():
-    """Import OpenCV lazily with an install hint."""
+def _require(module: str, need: str) -> Any:
+    """Import an optional package's module lazily; ImportError saying what `need`s it and how to install it."""
     try:
-        import cv2  # here: OpenCV is in the optional eval extra
+        return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"this baseline needs OpenCV: {_EVAL_HINT}") from exc
-    return cv2
+        raise ImportError(f"{need}: {_EVAL_HINT}") from exc
 
 
 def _cv2_inpaint(image: np.ndarray, mask: np.ndarray, flag_name: str, radius: int) -> np.ndarray:
     """Shared body of the two OpenCV methods: (H, W, 3) uint8 -> (H, W, 3) uint8."""
-    cv2 = _cv2()
-    masked, hole = _prepare(image, mask)
-    if not hole.any():
-        return masked
-    filled = cv2.inpaint(masked, hole.astype(np.uint8), radius, getattr(cv2, flag_name))  # (H, W, 3) uint8
-    return _composite(filled, masked, hole)
+    cv2 = _require("cv2", "this baseline needs OpenCV")
+    return _baseline(image, mask, lambda masked, hole: cv2.inpaint(masked, hole.astype(np.uint8), radius,
+                                                                    getattr(cv2, flag_name)))
 
 
 def telea(image: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.ndarray:
@@ -72,15 +71,9 @@ def navier_stokes(image: np.ndarray, mask: np.ndarray, radius: int = 3) -> np.nd
 
 def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Biharmonic fill (skimage.restoration.inpaint_biharmonic): uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3)."""
-    try:
-        from skimage.restoration import inpaint_biharmonic  # here: scikit-image is in the optional eval extra
-    except ImportError as exc:
-        raise ImportError(f"biharmonic needs scikit-image: {_EVAL_HINT}") from exc
-    masked, hole = _prepare(image, mask)
-    if not hole.any():
-        return masked
-    filled = inpaint_biharmonic(masked.astype(np.float64) / 255.0, hole, channel_axis=-1)  # (H, W, 3) in [0, 1]
-    return _composite(filled * 255.0, masked, hole)
+    restoration = _require("skimage.restoration", "biharmonic needs scikit-image")
+    return _baseline(image, mask, lambda masked, hole: 255.0 * restoration.inpaint_biharmonic(
+        masked.astype(np.float64) / 255.0, hole, channel_axis=-1))  # (H, W, 3) in [0, 1], scaled
 
 
 def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3, seed: int = 0) -> np.ndarray:
@@ -89,16 +82,13 @@ def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3, seed: i
     Copies patches of the known image into the hole, so texture and edges continue. The search is
     randomised; the library's seed is set before every call, so equal inputs give equal fills.
     """
-    try:  # imported here: pypatchmatch is in the optional eval extra
-        from patchmatch import patch_match
-    except ImportError as exc:
-        raise ImportError(f"patchmatch needs pypatchmatch: {_EVAL_HINT}") from exc
-    masked, hole = _prepare(image, mask)
-    if not hole.any():
-        return masked
-    patch_match.set_random_seed(seed)
-    filled = patch_match.inpaint(masked, hole.astype(np.uint8) * 255, patch_size=patch_size)  # (H, W, 3) uint8
-    return _composite(filled, masked, hole)
+    patch_match = _require("patchmatch.patch_match", "patchmatch needs pypatchmatch")  # the optional eval extra
+
+    def fill(masked: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        patch_match.set_random_seed(seed)
+        return patch_match.inpaint(masked, np.asarray(imageio.mask_image(hole)), patch_size=patch_size)  # (H, W, 3)
+
+    return _baseline(image, mask, fill)
 
 
 def fsr_fast(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -107,25 +97,24 @@ def fsr_fast(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Models each block around the hole as a sum of Fourier basis functions fitted to the known
     pixels, so periodic texture continues. Deterministic.
     """
-    cv2 = _cv2()
+    cv2 = _require("cv2", "this baseline needs OpenCV")
     if not hasattr(cv2, "xphoto"):
         raise ImportError(f"fsr_fast needs opencv-contrib-python-headless (cv2.xphoto), not plain OpenCV: "
                           f"pip uninstall opencv-python-headless, then {_EVAL_HINT}")
-    masked, hole = _prepare(image, mask)
-    if not hole.any():
-        return masked
-    bgr = np.ascontiguousarray(masked[..., ::-1])  # (H, W, 3), FSR expects BGR
-    known = (~hole).astype(np.uint8)  # xphoto's mask: nonzero = KNOWN, the opposite of cv2.inpaint
-    filled = np.zeros_like(bgr)  # (H, W, 3) written by xphoto.inpaint
-    cv2.xphoto.inpaint(bgr, known, filled, cv2.xphoto.INPAINT_FSR_FAST)
-    return _composite(filled[..., ::-1], masked, hole)
+
+    def fill(masked: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        bgr = np.ascontiguousarray(masked[..., ::-1])  # (H, W, 3), FSR expects BGR
+        known = (~hole).astype(np.uint8)  # xphoto's mask: nonzero = KNOWN, the opposite of cv2.inpaint
+        filled = np.zeros_like(bgr)  # (H, W, 3) written by xphoto.inpaint
+        cv2.xphoto.inpaint(bgr, known, filled, cv2.xphoto.INPAINT_FSR_FAST)
+        return filled[..., ::-1]  # (H, W, 3) RGB
+
+    return _baseline(image, mask, fill)
 
 
 def mean_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Fill the hole with the per-channel mean of the known pixels: uint8 (H, W, 3) -> uint8 (H, W, 3)."""
-    masked, hole = _prepare(image, mask)
-    mean = masked[~hole].mean(axis=0)  # (3,)
-    return _composite(np.broadcast_to(mean, masked.shape), masked, hole)
+    return _baseline(image, mask, lambda masked, hole: np.broadcast_to(masked[~hole].mean(axis=0), masked.shape))
 
 
 BASELINES: dict[str, Inpainter] = {

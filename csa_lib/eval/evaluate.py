@@ -3,10 +3,10 @@
 ``run_evaluation`` is the library entry point (the CLI and notebooks call it); a method is any
 callable ``fn(image uint8 (H, W, 3), hole bool (H, W)) -> uint8 (H, W, 3)``. It writes
 ``results.csv`` (one row per image x mask x method: PSNR, SSIM, L1, L2, TV, colour cast and
-shift-tolerant LPIPS), ``summary.md`` (``csa_lib.report``: means by method and hole-area bucket,
+shift-tolerant LPIPS), ``summary.md`` (``csa_lib.eval.report``: means by method and hole-area bucket,
 wins by PSNR and LPIPS, colour cast on plain holes) and ``strips.png`` (a few examples side by side).
 
-CLI: ``python -m csa_lib.evaluate --images data/samples/images --masks irregular --methods csa,telea``.
+CLI: ``python -m csa_lib.cli.evaluate --images data/samples/images --masks irregular --methods csa,telea``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm.auto import tqdm
 
 from csa_lib import imageio, inference
@@ -53,17 +53,6 @@ MaskList = Sequence[tuple[str, Any]]
 EvalMasks = MaskList | Callable[[int, str], MaskList]  # not csa_lib.masks.MaskSource: a list, or one per image
 
 
-def _image_files(folder: str | Path) -> list[Path]:
-    """Image files in ``folder`` and its subfolders (as training searches), sorted by path."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"not a folder: {folder}")
-    files = imageio.list_images(folder, recursive=True)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder} or its subfolders")
-    return files
-
-
 def _name(path: Path, folder: str | Path) -> str:
     """A file's name in the results: its stem, with its subfolders (``city/0001``) when it is in one."""
     return path.relative_to(folder).with_suffix("").as_posix()
@@ -71,22 +60,20 @@ def _name(path: Path, folder: str | Path) -> str:
 
 def load_image(path: str | Path, size: int) -> np.ndarray:
     """Read an image (``imageio.read_image``), centre-crop it to a square, resize (bicubic) -> uint8 (size, size, 3)."""
-    pil = Image.fromarray(imageio.read_image(path))
-    fitted = ImageOps.fit(pil, (size, size), Image.Resampling.BICUBIC)
-    return np.asarray(fitted, dtype=np.uint8).copy()
+    fitted = imageio.fit(Image.fromarray(imageio.read_image(path)), size, Image.Resampling.BICUBIC)
+    return np.asarray(fitted, dtype=np.uint8).copy()  # (size, size, 3)
 
 
 def load_images(folder: str | Path, size: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
     """Every image in a folder and its subfolders as (name, uint8 (size, size, 3)), sorted by path."""
-    return [(_name(p, folder), load_image(p, size)) for p in _image_files(folder)[:limit]]
+    return [(_name(p, folder), load_image(p, size)) for p in imageio.find_images(folder)[:limit]]
 
 
 def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tuple[str, np.ndarray]]:
     """Mask images in a folder (white = hole, ``imageio``'s rule; ``invert``: black = hole) -> (stem, bool (size, size))."""
     masks = []
-    for path in _image_files(folder):
-        fitted = ImageOps.fit(imageio.mask_plane(path), (size, size), Image.Resampling.NEAREST)
-        hole = imageio.hole_of(fitted)  # (size, size) bool
+    for path in imageio.find_images(folder, "mask"):
+        hole = imageio.fit_mask(path, size)  # (size, size) bool, as training reads a mask folder
         masks.append((_name(path, folder), ~hole if invert else hole))
     return masks
 
@@ -102,9 +89,7 @@ def center_half_masks(size: int) -> list[tuple[str, np.ndarray]]:
     A quarter of the image, a little larger than the original's 120 x 120 training hole, so a model
     that only memorised that one square is caught out.
     """
-    hole = np.zeros((size, size), bool)
-    hole[size // 4:3 * size // 4, size // 4:3 * size // 4] = True
-    return [("center_half", hole)]
+    return [("center_half", as_hole(np.asarray(center_mask(size, overlap=0))))]
 
 
 def freeform_masks(size: int, hole_range: tuple[float, float] = (0.15, 0.35), seed: int = 0,
@@ -153,13 +138,8 @@ def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
     def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """CSA inpainting: uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3), known pixels kept."""
         hole = as_hole(mask)  # (H, W)
-        masked = np.where(hole[..., None], np.uint8(0), image).astype(np.uint8)  # (H, W, 3), no truth in hole
-        pil_mask = Image.fromarray(hole.astype(np.uint8) * 255)  # white = hole
-        result = inference.inpaint(model, Image.fromarray(masked), pil_mask, blend=blend)
-        result = result.convert("RGB")
-        if result.size != (image.shape[1], image.shape[0]):
-            result = result.resize((image.shape[1], image.shape[0]), Image.Resampling.BICUBIC)
-        return imageio.composite(np.asarray(result, dtype=np.uint8), masked, hole)
+        masked = imageio.composite(np.zeros_like(image), image, hole)  # (H, W, 3), no truth in hole
+        return np.asarray(inference.inpaint(model, masked, hole, blend=blend))  # known pixels pasted back there
 
     return csa
 
@@ -262,7 +242,7 @@ def run_evaluation(
 
 
 def _parser() -> argparse.ArgumentParser:
-    """Command-line arguments of ``python -m csa_lib.evaluate``."""
+    """Command-line arguments of ``python -m csa_lib.cli.evaluate``."""
     parser = Parser(prog="csa-evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--images", default="data/samples/images", help="folder of images (searched recursively)")
     parser.add_argument("--masks", default="irregular",

@@ -20,7 +20,7 @@ Metric definitions (``result`` = inpainted image, ``truth`` = ground truth):
   pixels of the signed difference ``result - truth``; the largest absolute one of the three.
   A uniform shift of +5 in red reads 5; noise that averages out reads about 0.
 
-Perceptual distance (shift-tolerant LPIPS) is in ``csa_lib.perceptual``.
+Perceptual distance (shift-tolerant LPIPS) is in ``csa_lib.eval.perceptual``.
 
 Hole-only metrics over an empty hole are ``nan``.
 """
@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from csa_lib import imageio
 from csa_lib.masks import HOLE_BUCKETS  # the masks are drawn per bucket; results are grouped by them
 
 OVERFLOW_BUCKET: tuple[float, float] = (0.6, 1.0)
@@ -73,7 +74,10 @@ def as_image(image: Any) -> np.ndarray:
 
 
 def as_hole(mask: Any) -> np.ndarray:
-    """Any (H, W), (1, H, W) or (H, W, 1) mask, 1/True = hole -> bool (H, W)."""
+    """Any (H, W), (1, H, W) or (H, W, 1) mask -> bool (H, W), by `imageio.read_mask`'s one mask rule.
+
+    True, 1 (a 0/1 mask), floats > 0.5 and 8-bit values >= 128 are hole.
+    """
     array = np.asarray(mask)
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
@@ -81,7 +85,7 @@ def as_hole(mask: Any) -> np.ndarray:
         array = array[..., 0]
     if array.ndim != 2:
         raise ValueError(f"expected an (H, W) mask, got shape {array.shape}")
-    return array > 0.5
+    return imageio.read_mask(array)  # (H, W) bool
 
 
 def _pair(result: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:

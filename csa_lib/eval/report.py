@@ -1,7 +1,7 @@
 """Reports of an evaluation: summary.md (means, wins, colour cast on plain holes) and strips.png.
 
-Rows are ``csa_lib.evaluate.run_evaluation``'s: one dict per image x mask x method with ``image``,
-``mask``, ``method``, ``bucket``, the metrics of ``csa_lib.metrics.METRIC_KEYS``, ``lpips`` and
+Rows are ``csa_lib.eval.evaluate.run_evaluation``'s: one dict per image x mask x method with ``image``,
+``mask``, ``method``, ``bucket``, the metrics of ``csa_lib.eval.metrics.METRIC_KEYS``, ``lpips`` and
 ``time_s``.
 """
 
@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from csa_lib import imageio
 from csa_lib.eval.metrics import psnr, summarise, to_csv, to_markdown
+from csa_lib.notebook import viz
 
 SUMMARY_COLUMNS = ("n", "hole_ratio", "psnr", "ssim", "lpips", "l1", "l2", "tv",
                    "psnr_hole", "ssim_hole", "l1_hole", "l2_hole", "tv_hole", "time_s")
@@ -147,8 +149,8 @@ def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
     axes = figure.subplots(len(examples), len(columns), squeeze=False)
     for row, example in enumerate(examples):
         truth, hole = example["truth"], example["hole"]
-        shown = np.where(hole[..., None], np.uint8(255), truth)  # (H, W, 3)
-        panels = [shown, hole.astype(np.uint8) * 255, *(example["outputs"][m] for m in methods), truth]
+        shown = viz.masked_input(truth, hole)  # (H, W, 3) white hole
+        panels = [shown, np.asarray(imageio.mask_image(hole)), *(example["outputs"][m] for m in methods), truth]
         for col, (ax, panel) in enumerate(zip(axes[row], panels)):
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])

@@ -6,7 +6,7 @@ work headless, in tests and in notebooks alike: a notebook shows a figure by end
 
 Positions are feature cells (row, col) of the CSA feature map (h x w, = H/8 x W/8 of the image);
 `cell_box` maps a cell to the image pixels it stands for. The layers CSA is compared with in the
-classroom walkthrough (contextual attention, the Shift-Net shift) are in `attention_layers.py`.
+classroom walkthrough (contextual attention, the Shift-Net shift) are in `compared_layers.py`.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from matplotlib.patches import FancyArrowPatch, Rectangle
 from PIL import Image
 from torch import Tensor
 
+from .. import imageio
 from ..csa_layer import CSAAttention
 from ..data import SyntheticImages
 from ..imageio import read_image
@@ -98,11 +99,11 @@ def _to_2d(array: Tensor | np.ndarray) -> np.ndarray:
 
 def demo_image(size: int, name: str | None = None, seed: int = 0) -> tuple[Tensor, str]:
     """(1,3,size,size) image in [-1,1] and its name: a sample photo from data/samples/images, else a synthetic scene."""
-    files = sorted(SAMPLES_DIR.glob("*.png")) if SAMPLES_DIR.is_dir() else []
+    files = imageio.list_images(SAMPLES_DIR, recursive=False)  # [] without the folder
     if name is not None:
         files = [f for f in files if f.stem == name]
     if files:
-        pil = Image.fromarray(read_image(files[0])).resize((size, size), Image.BICUBIC)
+        pil = imageio.fit(Image.fromarray(read_image(files[0])), size, Image.Resampling.BICUBIC)
         return from_pil(pil)[None], files[0].name  # (1,3,size,size)
     return SyntheticImages(1, size, seed=seed)[0][None], f"synthetic scene (seed {seed})"
 

@@ -20,7 +20,9 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
+from .. import imageio
 from ..imageio import read_image
+from ..masks import hole_ratio
 from ..utils import to_pil
 
 STRIP_COLUMNS = ("input", "coarse", "refined", "composite", "truth")
@@ -49,9 +51,16 @@ LOSS_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def masked_input(image: Tensor, mask: Tensor, fill: float = 1.0) -> Tensor:
-    """(B,3,H,W) image with its hole (mask (B,1,H,W), 1 = hole) painted `fill` (white by default)."""
-    return torch.where(mask > 0.5, torch.full_like(image, fill), image)  # (B,3,H,W)
+def masked_input(image: Tensor | np.ndarray, mask: Tensor | np.ndarray, fill: float = 1.0) -> Tensor | np.ndarray:
+    """The input as shown: its hole painted `fill` (a share of full scale; white by default); the library's one.
+
+    Tensors: (B,3,H,W) or (3,H,W) in [-1,1] with a (B,1,H,W) / (1,H,W) mask, 1 = hole -> a tensor of the
+    image's shape. Arrays: uint8 (H,W,3) with a bool (H,W) hole -> uint8 (H,W,3), the hole round(255 * fill).
+    """
+    if isinstance(image, Tensor):
+        return imageio.composite(torch.full_like(image, fill), image, mask > 0.5)  # (B,3,H,W)
+    image = np.asarray(image, dtype=np.uint8)
+    return imageio.composite(np.full_like(image, round(255 * fill)), image, np.asarray(mask, dtype=bool))  # (H,W,3)
 
 
 def sample_strip(image: Tensor, mask: Tensor, out: Any, max_rows: int = 4) -> Tensor:
@@ -210,7 +219,7 @@ def dataset_grid(dataset: Any, n: int = 8, start: int = 0) -> Figure:
             ax = axes[row][col]
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
             hide_ticks(ax)
-        axes[0][col].set_title(f"hole {float((mask > 0.5).float().mean()):.0%}", fontsize=8)
+        axes[0][col].set_title(f"hole {hole_ratio(mask):.0%}", fontsize=8)
     for row, label in enumerate(("truth", "mask (white = hole)", "input")):
         axes[row][0].set_ylabel(label, fontsize=8)
     return fig
@@ -264,8 +273,7 @@ def inpaint_strips(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndar
     for ax in axes.flat:
         ax.set_axis_off()
     for index, (label, truth, hole, result) in enumerate(examples):
-        hole = np.asarray(hole, dtype=bool)  # (H,W)
-        shown = np.where(hole[..., None], np.uint8(255), np.asarray(truth, dtype=np.uint8))  # (H,W,3) white hole
+        shown = masked_input(truth, hole)  # (H,W,3) white hole
         row, first = divmod(index, per_row)
         for k, (name, panel) in enumerate(zip(columns, (shown, result, truth))):
             ax = axes[row][3 * first + k]

@@ -1,7 +1,7 @@
 """Notebook widgets: `MaskPainter` (draw a hole mask over an image) and `InpaintApp` (paint, inpaint, repeat).
 
 `MaskPainter` is an `anywidget` whose front-end is a plain ES module and a style sheet shipped as
-package data (`csa_lib/static/mask_painter.js` and `.css`), so it needs no build step and runs in
+package data (`csa_lib/notebook/static/mask_painter.js` and `.css`), so it needs no build step and runs in
 JupyterLab 4, Notebook 7, VS Code and Colab. The browser only records strokes, in the image's own
 pixel coordinates (pixel centres at integers); the kernel rasterises them with
 `csa_lib.masks.strokes_to_mask`, so `painter.mask` is exact at the image's resolution however the
@@ -206,7 +206,7 @@ class MaskPainter(anywidget.AnyWidget):
 
     def mask_image(self) -> Image.Image:
         """The mask as a PIL 'L' image, 255 = hole."""
-        return Image.fromarray(self.mask.astype(np.uint8) * 255, mode="L")
+        return imageio.mask_image(self.mask)
 
 
 class InpaintApp(W.VBox):
@@ -297,7 +297,7 @@ class InpaintApp(W.VBox):
             return None
         fn = self._resolve_inpaint_fn()
         start = time.perf_counter()
-        output = fn(image, Image.fromarray(mask.astype(np.uint8) * 255, mode="L"))
+        output = fn(image, imageio.mask_image(mask))
         output = load_image(output)
         if output.size != image.size:
             output = output.resize(image.size, Image.Resampling.BICUBIC)
@@ -332,7 +332,7 @@ class InpaintApp(W.VBox):
         paths = {kind: self.output_dir / f"{stem}_{kind}.png" for kind in ("input", "mask", "result")}
         assert self.painter.image is not None
         self.painter.image.save(paths["input"])
-        Image.fromarray(self.result_mask.astype(np.uint8) * 255, mode="L").save(paths["mask"])
+        imageio.mask_image(self.result_mask).save(paths["mask"])
         self.result.save(paths["result"])
         self._say(f"Saved <code>{html.escape(str(paths['result']))}</code>, "
                   f"<code>{html.escape(paths['mask'].name)}</code> and "

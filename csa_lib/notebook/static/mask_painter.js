@@ -1,8 +1,15 @@
 const TOOLS = [["brush", "Brush"], ["eraser", "Eraser"], ["rect", "Rectangle"]];
 
+// A new element of `tag` with the class `className` ("" for none).
+function makeElement(tag, className) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  return e;
+}
+
 function makeButton(label, title) {
-  const b = document.createElement("button");
-  b.type = "button"; b.className = "csa-mp-btn"; b.textContent = label; b.title = title;
+  const b = makeElement("button", "csa-mp-btn");
+  b.type = "button"; b.textContent = label; b.title = title;
   return b;
 }
 
@@ -36,41 +43,35 @@ function drawStroke(ctx, stroke) {
 }
 
 function render({ model, el }) {
-  const root = document.createElement("div");
-  root.className = "csa-mp";
-  const toolbar = document.createElement("div");
-  toolbar.className = "csa-mp-toolbar";
+  // Set a model attribute and send it to Python: every change the front end makes goes this way.
+  const commit = (key, value) => { model.set(key, value); model.save_changes(); };
+  const root = makeElement("div", "csa-mp");
+  const toolbar = makeElement("div", "csa-mp-toolbar");
   const toolButtons = {};
   for (const [tool, label] of TOOLS) {
     const b = makeButton(label, `${label} tool`);
     b.dataset.tool = tool;
-    b.addEventListener("click", () => { model.set("tool", tool); model.save_changes(); });
+    b.addEventListener("click", () => commit("tool", tool));
     toolButtons[tool] = b;
     toolbar.appendChild(b);
   }
-  const sizeLabel = document.createElement("label");
+  const sizeLabel = makeElement("label", "");
   sizeLabel.textContent = "size";
-  const size = document.createElement("input");
-  size.type = "range"; size.className = "csa-mp-size"; size.min = "1"; size.title = "brush radius (image pixels)";
-  const sizeValue = document.createElement("span");
-  size.addEventListener("input", () => { model.set("brush_size", Number(size.value)); model.save_changes(); });
+  const size = makeElement("input", "csa-mp-size");
+  size.type = "range"; size.min = "1"; size.title = "brush radius (image pixels)";
+  const sizeValue = makeElement("span", "");
+  size.addEventListener("input", () => commit("brush_size", Number(size.value)));
   const undo = makeButton("Undo", "remove the last stroke");
-  undo.addEventListener("click", () => {
-    model.set("strokes", model.get("strokes").slice(0, -1)); model.save_changes();
-  });
+  undo.addEventListener("click", () => commit("strokes", model.get("strokes").slice(0, -1)));
   const clear = makeButton("Clear", "remove all strokes");
-  clear.addEventListener("click", () => { model.set("strokes", []); model.save_changes(); });
+  clear.addEventListener("click", () => commit("strokes", []));
   toolbar.append(sizeLabel, size, sizeValue, undo, clear);
 
-  const stage = document.createElement("div");
-  stage.className = "csa-mp-stage";
-  const canvas = document.createElement("canvas");
-  canvas.className = "csa-mp-canvas";
+  const stage = makeElement("div", "csa-mp-stage");
+  const canvas = makeElement("canvas", "csa-mp-canvas");
   stage.appendChild(canvas);
-  const error = document.createElement("div");
-  error.className = "csa-mp-error";
-  const info = document.createElement("div");
-  info.className = "csa-mp-info";
+  const error = makeElement("div", "csa-mp-error");
+  const info = makeElement("div", "csa-mp-info");
   root.append(toolbar, stage, error, info);
   el.appendChild(root);
 
@@ -142,7 +143,7 @@ function render({ model, el }) {
   }
 
   function setError(message) {
-    if (model.get("error") !== message) { model.set("error", message); model.save_changes(); }
+    if (model.get("error") !== message) commit("error", message);
   }
 
   function loadImage() {
@@ -201,8 +202,7 @@ function render({ model, el }) {
     if (!current) return;
     const stroke = current;
     current = null;
-    model.set("strokes", [...model.get("strokes"), stroke]);
-    model.save_changes();
+    commit("strokes", [...model.get("strokes"), stroke]);
     requestDraw();
   };
   canvas.addEventListener("pointerup", finish);
