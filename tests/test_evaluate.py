@@ -171,9 +171,6 @@ def test_csa_method_wiring(monkeypatch):
 
 
 def test_irregular_masks_from_masks_module():
-    masks_module = pytest.importorskip("csa_lib.masks")
-    if not hasattr(masks_module, "irregular_mask"):
-        pytest.skip("csa_lib.masks.irregular_mask not written yet")
     source = evaluate.irregular_masks(64, per_bucket=1, seed=3)
     first, again = source(0, "a"), source(0, "a")
     assert len(first) == 6
