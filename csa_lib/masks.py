@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from csa_lib import imageio
+from csa_lib import holes, imageio
 from csa_lib.config import MASK_TYPES
 
 __all__ = [
@@ -122,11 +122,11 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
             _draw_box(draw, rng, size, scale)
         else:
             _draw_stroke(draw, rng, size, width, scale)
-        hole = imageio.hole_of(trial)  # (size, size) bool
+        hole = holes.hole_of(trial)  # (size, size) bool
         ratio = np.count_nonzero(hole) / total
         if ratio > hi_ok:  # overshoot: drop it; already inside the range is good enough, else draw smaller
             if current >= lo_ok:
-                return imageio.hole_of(canvas).astype(np.float32)
+                return holes.hole_of(canvas).astype(np.float32)
             scale *= _SHRINK
             continue
         canvas, current = trial, ratio
@@ -170,7 +170,7 @@ def stroke_mask(size: int = 256, ratio_range: Sequence[float] = (0.2, 0.3), seed
             r = width / 2.0
             for px, py in (points[0], points[-1]):
                 draw.ellipse((px - r, py - r, px + r, py + r), fill=255)
-            hole = imageio.hole_of(canvas)  # (size, size) bool
+            hole = holes.hole_of(canvas)  # (size, size) bool
             ratio = float(hole.mean())
         if lo <= ratio <= hi:
             return hole.astype(np.float32)
@@ -201,7 +201,7 @@ def irregular_mask(size: int, rng: np.random.Generator,
 
 
 def load_mask(path: str | Path, size: int) -> torch.Tensor:
-    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size) by ``imageio.fit_mask``, as the evaluation reads it.
+    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size) by ``holes.fit_mask``, as the evaluation reads it.
 
     Read by ``imageio.mask_plane`` (grey, EXIF, 16-bit, alpha rules), centre-cropped to a square, scaled
     bilinearly, then the one mask rule: at least half intensity is a hole.
@@ -209,7 +209,7 @@ def load_mask(path: str | Path, size: int) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file '{path}' does not exist")
-    hole = imageio.fit_mask(path, size)  # (size, size) bool, ValueError naming the file
+    hole = holes.fit_mask(path, size)  # (size, size) bool, ValueError naming the file
     return torch.from_numpy(hole.astype(np.float32))[None]  # (1, size, size)
 
 
@@ -342,7 +342,7 @@ def strokes_to_mask(strokes: Sequence[Mapping[str, Any]], height: int, width: in
                 draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
         else:
             raise ValueError(f"stroke {number}: unknown tool {tool!r} (use 'brush', 'eraser' or 'rect')")
-    return imageio.hole_of(canvas).astype(np.float32)  # (height, width)
+    return holes.hole_of(canvas).astype(np.float32)  # (height, width)
 
 
 def apply_mask(image: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:

@@ -373,10 +373,10 @@ def test_stroke_mask_is_seeded_and_in_its_band(seed, band):
 
 
 def test_every_drawn_mask_is_thresholded_by_the_one_rule(monkeypatch, tmp_path):
-    """The procedural, recorded-stroke and sample-stroke masks and mask files all binarise with imageio.hole_of."""
+    """The procedural, recorded-stroke and sample-stroke masks and mask files all binarise with holes.hole_of."""
     from conftest import callers_missing
 
-    from csa_lib import imageio
+    from csa_lib import holes
 
     Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "m.png")
     callers = {
@@ -385,4 +385,4 @@ def test_every_drawn_mask_is_thresholded_by_the_one_rule(monkeypatch, tmp_path):
         "stroke_mask": lambda: stroke_mask(64, (0.2, 0.3), 0),
         "load_mask": lambda: load_mask(tmp_path / "m.png", 8),
     }
-    assert callers_missing(monkeypatch, imageio, "hole_of", callers) == []
+    assert callers_missing(monkeypatch, holes, "hole_of", callers) == []

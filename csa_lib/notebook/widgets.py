@@ -24,7 +24,7 @@ import numpy as np
 import traitlets as T
 from PIL import Image
 
-from csa_lib import imageio
+from csa_lib import holes, imageio
 from csa_lib.imageio import ImageLike
 
 from .. import inference
@@ -206,7 +206,7 @@ class MaskPainter(anywidget.AnyWidget):
 
     def mask_image(self) -> Image.Image:
         """The mask as a PIL 'L' image, 255 = hole."""
-        return imageio.mask_image(self.mask)
+        return holes.mask_image(self.mask)
 
 
 class InpaintApp(W.VBox):
@@ -297,11 +297,11 @@ class InpaintApp(W.VBox):
             return None
         fn = self._resolve_inpaint_fn()
         start = time.perf_counter()
-        output = fn(image, imageio.mask_image(mask))
+        output = fn(image, holes.mask_image(mask))
         output = load_image(output)
         if output.size != image.size:
             output = output.resize(image.size, Image.Resampling.BICUBIC)
-        composite = imageio.composite(np.asarray(output), np.asarray(image), mask)  # (H, W, 3)
+        composite = holes.composite(np.asarray(output), np.asarray(image), mask)  # (H, W, 3)
         self.result, self.result_mask = Image.fromarray(composite), mask
         self.result_view.value = png_bytes(self.result, PREVIEW_MAX)
         self.result_view.layout.display = None
@@ -332,7 +332,7 @@ class InpaintApp(W.VBox):
         paths = {kind: self.output_dir / f"{stem}_{kind}.png" for kind in ("input", "mask", "result")}
         assert self.painter.image is not None
         self.painter.image.save(paths["input"])
-        imageio.mask_image(self.result_mask).save(paths["mask"])
+        holes.mask_image(self.result_mask).save(paths["mask"])
         self.result.save(paths["result"])
         self._say(f"Saved <code>{html.escape(str(paths['result']))}</code>, "
                   f"<code>{html.escape(paths['mask'].name)}</code> and "
