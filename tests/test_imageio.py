@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from csa_lib import data, holes, imageio, masks
 from csa_lib.eval import evaluate
-from csa_lib.notebook import widgets
+from csa_lib.notebook import inpaint_app, mask_painter
 from csa_lib.config import Config
 from csa_lib.inference import inpaint
 from csa_lib.model import build_models
@@ -62,7 +62,7 @@ def test_exif_orientation_is_applied_by_every_reader(tmp_path):
     fitted = ImageOps.fit(Image.fromarray(shown), (20, 20), Image.Resampling.BICUBIC)
     assert np.array_equal(evaluate.load_image(tmp_path / "photo.png", 20), np.asarray(fitted))
     assert np.array_equal(imageio.read_image(tmp_path / "photo.png"), shown)
-    assert np.array_equal(np.asarray(widgets.load_image(tmp_path / "photo.png")), shown)
+    assert np.array_equal(np.asarray(mask_painter.load_image(tmp_path / "photo.png")), shown)
     folder = data.ImageFolder(tmp_path, 20, train=False, files=[tmp_path / "photo.png"])
     assert folder[0].shape == (3, 20, 20)
     centre = np.asarray(Image.fromarray(shown).resize((20, 40), Image.Resampling.BILINEAR))[10:30]
@@ -89,7 +89,7 @@ def test_16_bit_png_is_scaled_not_white(model, tmp_path):
     expected = np.repeat(grey8[..., None], 3, axis=2)
     with pytest.warns(UserWarning, match="no hole"):  # an empty mask: the photo as it was read
         assert np.array_equal(np.asarray(inpaint(model, tmp_path / "deep.png", np.zeros((30, 40)))), expected)
-    assert np.array_equal(np.asarray(widgets.load_image(tmp_path / "deep.png")), expected)
+    assert np.array_equal(np.asarray(mask_painter.load_image(tmp_path / "deep.png")), expected)
     assert np.array_equal(imageio.read_image(grey8.astype(np.uint16) * 257), expected)  # uint16 array
     folder = data.ImageFolder(tmp_path, 30, train=False, files=[tmp_path / "deep.png"])
     assert float(folder[0].mean()) < 0.5  # old reader: every pixel white (1.0)
@@ -98,7 +98,7 @@ def test_16_bit_png_is_scaled_not_white(model, tmp_path):
 def test_32_bit_tiff_and_uint32_arrays_are_scaled(tmp_path):  # old readers: white
     grey8 = gradient(16, 20)[..., 0].astype(np.int64)
     Image.fromarray((grey8 * (2**31 - 1) // 255).astype(np.int32)).save(tmp_path / "deep.tif")  # mode I
-    got = np.asarray(widgets.load_image(tmp_path / "deep.tif"))[..., 0].astype(int)
+    got = np.asarray(mask_painter.load_image(tmp_path / "deep.tif"))[..., 0].astype(int)
     assert np.abs(got - grey8).max() <= 1
     got = imageio.read_image((grey8 * (2**32 - 1) // 255).astype(np.uint32))[..., 0].astype(int)
     assert np.abs(got - grey8).max() <= 1
@@ -168,7 +168,7 @@ def test_photos_over_50_megapixels_are_refused_before_decoding(model, tmp_path):
         inpaint(model, tmp_path / "big.png", np.zeros((6_000, 10_000), bool))
     with pytest.raises(ValueError, match="megapixels"):
         holes.read_mask(tmp_path / "big.png")
-    app = widgets.InpaintApp(inpaint_fn=lambda image, mask: image)
+    app = inpaint_app.InpaintApp(inpaint_fn=lambda image, mask: image)
     assert not app.load_image_bytes(big, "big.png")  # an upload
     assert "megapixels" in app.status.value and app.painter.image is None
     view = np.broadcast_to(np.uint8(0), (8_000, 7_000, 3))  # 56 MP array, no memory behind it
@@ -210,7 +210,7 @@ def test_alpha_is_composited_on_white_whatever_the_input(model, tmp_path):
         assert np.array_equal(results[0], other)
     known = box(30, 30) == 0
     assert (results[0][:, :10][known[:, :10]] == 255).all()  # transparent = white
-    expected = np.asarray(widgets.MaskPainter(tmp_path / "a.png").image)  # the widget agrees (not black)
+    expected = np.asarray(mask_painter.MaskPainter(tmp_path / "a.png").image)  # the widget agrees (not black)
     assert np.array_equal(results[0][known], expected[known])
     half = (rgba[:, 10:15, :3].astype(int) * 128 + 255 * 127) / 255
     assert np.abs(expected[:, 10:15] - half).max() <= 0.5 + 1e-9
@@ -302,7 +302,7 @@ def test_every_paste_goes_through_composite(model, monkeypatch):
         "evaluate.csa": lambda: evaluate.csa_inpainter(model, blend="none")(pixels, hole),
         "telea": lambda: baselines.telea(pixels, hole),
     }
-    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im)
+    app = inpaint_app.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im)
     app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[4, 4], [12, 12]]}])
     callers["widget"] = app.inpaint
     assert callers_missing(monkeypatch, holes, "composite", callers) == []
@@ -318,7 +318,7 @@ def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkey
     assert np.array_equal(holes.read_mask(written), hole)
     assert np.array_equal(np.asarray(holes.mask_image(hole.astype(np.float32))), np.asarray(written))
     pixels = gradient(16, 16)
-    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im, output_dir=tmp_path)
+    app = inpaint_app.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im, output_dir=tmp_path)
     app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[2, 2], [9, 9]]}])
     callers = {"painter.mask_image": app.painter.mask_image, "inpaint": app.inpaint, "save": app.save,
                "plot_strips": lambda: report.plot_strips([{"image": "g", "bucket": "b", "truth": pixels,
