@@ -61,7 +61,7 @@ app
 """
 
 CHECK_CELL = """\
-from csa_lib.masks import strokes_to_mask
+from csa_lib.recorded_strokes import strokes_to_mask
 
 mask = app.painter.mask
 print("TOOLS=" + ",".join(s["tool"] for s in app.painter.strokes))

@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from csa_lib import masks
+from csa_lib import masks, recorded_strokes
 from csa_lib.masks import (
     HOLE_BUCKETS, MaskSource, apply_mask, center_mask, hole_ratio, irregular_mask, load_mask,
-    random_irregular_mask, stroke_mask, strokes_to_mask,
+    random_irregular_mask, stroke_mask,
 )
+from csa_lib.recorded_strokes import strokes_to_mask
 from csa_lib.eval.metrics import bucket_label, bucket_of
 
 
@@ -251,7 +252,7 @@ def test_hole_ratio_counts_hole_pixels():
     assert hole_ratio(mask) == pytest.approx(0.3)
     assert hole_ratio(torch.from_numpy(mask)[None, None]) == pytest.approx(0.3)
     assert hole_ratio(center_mask(256)) == pytest.approx(14400 / 256**2)
-    assert "strokes_to_mask" in masks.__all__
+    assert "strokes_to_mask" in recorded_strokes.__all__
 
 
 def test_mixed_masks_are_half_centre_half_irregular():

@@ -4,7 +4,7 @@
 package data (`csa_lib/notebook/static/mask_painter.js` and `.css`), so it needs no build step and runs in
 JupyterLab 4, Notebook 7, VS Code and Colab. The browser only records strokes, in the image's own
 pixel coordinates (pixel centres at integers); the kernel rasterises them with
-`csa_lib.masks.strokes_to_mask`, so `painter.mask` is exact at the image's resolution however the
+`csa_lib.recorded_strokes.strokes_to_mask`, so `painter.mask` is exact at the image's resolution however the
 canvas happens to be scaled on screen, and `set_strokes` paints the same mask without a browser.
 `inpaint_app.InpaintApp` puts the painter beside its result (paint, inpaint, repeat).
 """
@@ -23,7 +23,7 @@ from PIL import Image
 from csa_lib import holes, imageio
 from csa_lib.imageio import ImageLike
 
-from ..masks import strokes_to_mask
+from ..recorded_strokes import strokes_to_mask
 
 TOOLS = ("brush", "eraser", "rect")
 UPLOAD_LABEL = "Upload a photo\u2026"  # the upload button's label (mask_painter.css draws it)
