@@ -26,7 +26,7 @@ from torch import Tensor
 
 from .. import imageio
 from ..csa_layer import CSAAttention
-from ..data import SyntheticImages
+from ..synthetic import SyntheticImages
 from ..imageio import read_image
 from ..utils import from_pil
 from .viz import NotebookFigure, hide_ticks, robust_limits, to_chw, to_hwc
