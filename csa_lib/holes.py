@@ -54,6 +54,7 @@ three quarters black) are near-binary in effect: black and white, or mostly blac
 PHOTO_LEVELS = 16
 """A mask of at most this many distinct intensities is drawn (two-level, a few painted greys), never a photo."""
 
+
 def hole_of(plane: Image.Image) -> np.ndarray:
     """The one mask rule on a `mask_plane`: bool (H, W), True where intensity >= 128 ("L") or > 0.5 ("F")."""
     values = np.asarray(plane)
