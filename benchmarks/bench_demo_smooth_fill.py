@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from scipy.ndimage import median_filter
 
-from csa_lib.data import smooth_scenes
+from csa_lib.synthetic import smooth_scenes
 from csa_lib.inference import inpaint, load_model
 from csa_lib.eval.metrics import colour_cast
 from csa_lib.eval.perceptual import lpips

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from . import imageio
+from . import holes, imageio
 from .engine.blend import detail_gain, detail_gain_map, fill_offset, hole_box, poisson_blend
 from .engine.checkpoint import read_torch_file
 from .config import Config
@@ -115,7 +115,7 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     at least half intensity: >= 128 for 8-bit, > 0.5 for floats; a mask's alpha when its colour is
     blank). Known pixels come back unchanged; an empty mask returns the image as it is, with a warning;
     a grey photo gets a grey fill; a hole over 75 % of the photo warns (an inverted mask?), and so does
-    a mask that looks like a photo (`imageio.looks_like_photo`: over 30 % of it grey, far from black
+    a mask that looks like a photo (`holes.looks_like_photo`: over 30 % of it grey, far from black
     and white). Runs on the model's
     device (CPU or CUDA). `blend`: "poisson" (default) blends the fill in without a seam and without
     the smooth colour shift of the fill from its own border (`blend.fill_offset`), keeping no more of
@@ -126,19 +126,19 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
         raise ValueError(f"blend must be one of {BLENDS}, got {blend!r}")
     pixels = imageio.read_image(image)  # (H,W,3) uint8
     plane = imageio.mask_plane(mask)  # its intensity, "L" or "F"
-    hole = imageio.hole_of(plane)  # (H,W) bool
+    hole = holes.hole_of(plane)  # (H,W) bool
     H, W = pixels.shape[:2]
     if hole.shape != (H, W):
         raise ValueError(f"mask is {hole.shape[1]}x{hole.shape[0]} (WxH) but the image is {W}x{H}; "
                          "resize the mask to the image's size")
     warn_at = 4  # the caller's line: warn_if_* -> inpaint -> torch.no_grad's wrapper -> caller
-    imageio.warn_if_photo(plane, stacklevel=warn_at)
+    holes.warn_if_photo(plane, stacklevel=warn_at)
     if not hole.any():
-        imageio.warn_if_no_hole(hole, stacklevel=warn_at)
+        holes.warn_if_no_hole(hole, stacklevel=warn_at)
         return Image.fromarray(pixels)
     if hole.all():
         raise ValueError("the mask covers the whole image: there is no known pixel to inpaint from")
-    imageio.warn_if_mostly_hole(hole, stacklevel=warn_at)
+    holes.warn_if_mostly_hole(hole, stacklevel=warn_at)
 
     device = next(model.parameters()).device
     size = model.image_size
@@ -181,7 +181,7 @@ def inpaint(model: CSAGenerator, image: ImageLike, mask: ImageLike, blend: str =
     if imageio.is_grey(pixels):  # grey in, grey fill out: the network's fill has a tint of its own
         fill = fill.mean(dim=0, keepdim=True).expand_as(fill)  # (3,bh,bw)
     filled = pixels.copy()
-    filled[rows, cols] = imageio.composite(
+    filled[rows, cols] = holes.composite(
         fill.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy(), pixels[rows, cols], hole[rows, cols])
     return Image.fromarray(filled)
 

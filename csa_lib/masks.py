@@ -1,4 +1,4 @@
-"""Hole masks: the original's centre square, procedural irregular masks, mask folders, recorded strokes.
+"""Hole masks: the original's centre square, procedural irregular masks, mask folders.
 
 Convention everywhere: a mask is float32 with **1 = hole** (pixels to fill) and **0 = known**.
 Generators that work on one mask in NumPy return ``(H, W)`` arrays; the tensor side uses
@@ -7,27 +7,26 @@ Generators that work on one mask in NumPy return ``(H, W)`` arrays; the tensor s
 Masks from files are read by ``csa_lib.imageio`` and binarised by its one mask rule (at least half
 intensity is a hole: grey >= 128, floats > 0.5) after resizing. The original truncated with
 ``.byte()``, so only exact white became a hole and soft edges stayed known
-(``docs/csa_spec.md`` §7); the threshold is this project's fix.
+(``docs/csa_spec.md`` §7); the threshold is this project's fix. Strokes recorded by the mask painter
+are rasterised by ``csa_lib.recorded_strokes``.
 """
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from csa_lib import imageio
+from csa_lib import holes, imageio
 from csa_lib.config import MASK_TYPES
 
 __all__ = [
     "HOLE_BUCKETS", "MASK_EXTENSIONS", "MaskSource", "apply_mask", "center_mask", "find_mask_files",
     "hole_ratio", "irregular_mask", "load_mask", "random_box_mask", "random_irregular_mask", "stroke_mask",
-    "strokes_to_mask",
 ]
 
 HOLE_BUCKETS: tuple[tuple[float, float], ...] = (
@@ -122,11 +121,11 @@ def random_irregular_mask(size: int, rng: np.random.Generator,
             _draw_box(draw, rng, size, scale)
         else:
             _draw_stroke(draw, rng, size, width, scale)
-        hole = imageio.hole_of(trial)  # (size, size) bool
+        hole = holes.hole_of(trial)  # (size, size) bool
         ratio = np.count_nonzero(hole) / total
         if ratio > hi_ok:  # overshoot: drop it; already inside the range is good enough, else draw smaller
             if current >= lo_ok:
-                return imageio.hole_of(canvas).astype(np.float32)
+                return holes.hole_of(canvas).astype(np.float32)
             scale *= _SHRINK
             continue
         canvas, current = trial, ratio
@@ -170,7 +169,7 @@ def stroke_mask(size: int = 256, ratio_range: Sequence[float] = (0.2, 0.3), seed
             r = width / 2.0
             for px, py in (points[0], points[-1]):
                 draw.ellipse((px - r, py - r, px + r, py + r), fill=255)
-            hole = imageio.hole_of(canvas)  # (size, size) bool
+            hole = holes.hole_of(canvas)  # (size, size) bool
             ratio = float(hole.mean())
         if lo <= ratio <= hi:
             return hole.astype(np.float32)
@@ -201,7 +200,7 @@ def irregular_mask(size: int, rng: np.random.Generator,
 
 
 def load_mask(path: str | Path, size: int) -> torch.Tensor:
-    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size) by ``imageio.fit_mask``, as the evaluation reads it.
+    """Mask file (white = hole, NVIDIA layout) -> float32 (1, size, size) by ``holes.fit_mask``, as the evaluation reads it.
 
     Read by ``imageio.mask_plane`` (grey, EXIF, 16-bit, alpha rules), centre-cropped to a square, scaled
     bilinearly, then the one mask rule: at least half intensity is a hole.
@@ -209,7 +208,7 @@ def load_mask(path: str | Path, size: int) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file '{path}' does not exist")
-    hole = imageio.fit_mask(path, size)  # (size, size) bool, ValueError naming the file
+    hole = holes.fit_mask(path, size)  # (size, size) bool, ValueError naming the file
     return torch.from_numpy(hole.astype(np.float32))[None]  # (1, size, size)
 
 
@@ -305,44 +304,6 @@ class MaskSource:
         source = f"{len(self.files)} files in {str(self.mask_root)!r}" if self.files else "procedural"
         detail = "" if self.mask_type == "center" else f", {source}"
         return f"MaskSource({self.mask_type!r}, {self.image_size} px{detail}, seed={self.seed})"
-
-
-def strokes_to_mask(strokes: Sequence[Mapping[str, Any]], height: int, width: int) -> np.ndarray:
-    """Rasterise recorded strokes, in order, into a float32 (height, width) mask, 1 = hole.
-
-    Each stroke is ``{"tool": "brush" | "eraser" | "rect", "size": r, "points": [[x, y], ...]}`` in image
-    pixel coordinates (x = column, y = row). Brush paints 1 and eraser paints 0, both as lines of width
-    ``2r`` with round caps and joints (a disc of radius ``r`` at every point). ``rect`` fills 1 over the
-    box between its two corner points, columns ``round(min x) .. round(max x) - 1`` and rows likewise
-    (so ``[[0, 0], [width, height]]`` covers the whole image); its ``size`` is ignored.
-    """
-    if height < 1 or width < 1:
-        raise ValueError(f"height and width must be positive, got {height} x {width}")
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    for number, stroke in enumerate(strokes):
-        tool = stroke.get("tool")
-        points = [(float(p[0]), float(p[1])) for p in stroke.get("points", [])]
-        if tool == "rect":
-            if len(points) != 2:
-                raise ValueError(f"stroke {number}: a rect needs exactly two corner points, got {len(points)}")
-            (xa, ya), (xb, yb) = points
-            x0, x1 = round(min(xa, xb)), round(max(xa, xb))
-            y0, y1 = round(min(ya, yb)), round(max(ya, yb))
-            if x1 > x0 and y1 > y0:
-                draw.rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
-        elif tool in ("brush", "eraser"):
-            fill = 255 if tool == "brush" else 0
-            radius = float(stroke.get("size", 1))
-            if radius <= 0:
-                raise ValueError(f"stroke {number}: size must be positive, got {radius}")
-            if len(points) > 1:
-                draw.line(points, fill=fill, width=max(1, round(2 * radius)))
-            for x, y in points:
-                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
-        else:
-            raise ValueError(f"stroke {number}: unknown tool {tool!r} (use 'brush', 'eraser' or 'rect')")
-    return imageio.hole_of(canvas).astype(np.float32)  # (height, width)
 
 
 def apply_mask(image: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import imageio
+from . import holes
 from .csa_layer import CSAAttention, CSALayer, feature_hole_mask
 
 CSA_LEVEL = 3  # the CSA layer works at image_size / 2**3 (32x32 for 256 px)
@@ -244,12 +244,12 @@ class CSAGenerator(nn.Module):
         coarse_in = torch.where(hole, fill, image)  # (B,3,H,W) hole -> mean colour
         coarse = self.coarse_net(coarse_in)  # (B,3,H,W)
         rough = coarse.detach() if self.detach_coarse else coarse
-        composite_coarse = imageio.composite(rough, image, hole)  # (B,3,H,W)
+        composite_coarse = holes.composite(rough, image, hole)  # (B,3,H,W)
         known = torch.where(hole, torch.zeros_like(image), image)  # (B,3,H,W) zero-filled hole
         feature_hole = feature_hole_mask(mask)  # (B,1,H/8,W/8) bool
         refined, csa_feature, decoder_feature, attention = self.refine_net(
             torch.cat([composite_coarse, known], dim=1), feature_hole, return_attention)  # (B,3,H,W)
-        composite = imageio.composite(refined, image, hole)  # (B,3,H,W)
+        composite = holes.composite(refined, image, hole)  # (B,3,H,W)
         return GeneratorOutput(coarse, refined, composite, csa_feature, decoder_feature,
                                feature_hole.to(image.dtype), attention)
 

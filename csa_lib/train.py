@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -35,7 +34,8 @@ from .config import Config
 from .data import build_datasets, fixed_sample_batch
 from .engine import checkpoint as ckpt
 from .engine.data_order import resumable_loader, start_epoch
-from .engine.distributed import any_rank, barrier, dist_env, pick_device, wrap_ddp
+from .engine.distributed import (any_rank, dist_env, join_process_group, leave_process_group, main_rank_first,
+                                 mean_over_ranks, pick_device, wrap_ddp)
 from .engine.divergence import LossGuard, TrainingDiverged, diverged
 from .engine.run_lock import RunLock
 from .engine.run_log import RunLog
@@ -81,10 +81,7 @@ class Trainer(TrainerCheckpoints):
         self.rank, self.local_rank, self.world_size = dist_env()
         self.distributed = self.world_size > 1
         self.device = pick_device(device, self.distributed, self.local_rank)
-        self._owns_group = False
-        if self.distributed and not dist.is_initialized():
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-            self._owns_group = True
+        self._owns_group = self.distributed and join_process_group(self.device)
         self.is_main = self.rank == 0
         self.out_dir = Path(cfg.checkpoints_dir)
         self.amp = bool(cfg.amp) and self.device.type == "cuda"
@@ -126,26 +123,18 @@ class Trainer(TrainerCheckpoints):
     def _build_vgg(self) -> nn.Module | None:
         if not self.cfg.use_vgg:
             return None  # VGG-free training: consistency and feature-adversarial terms are off
-        if self.distributed and not self.is_main:
-            barrier()  # let rank 0 fetch / cache the weights first
-        vgg = VGG16Features(self.cfg.vgg_weights).to(self.device)  # frozen: requires_grad off, always eval
-        if self.distributed and self.is_main:
-            barrier()
-        return vgg
+        with main_rank_first(self.distributed, self.is_main):  # rank 0 fetches / caches the weights
+            return VGG16Features(self.cfg.vgg_weights).to(self.device)  # frozen: requires_grad off, always eval
 
     def _lr_lambda(self, epoch: int) -> float:
         return lr_factor(epoch, self.cfg.niter, self.cfg.niter_decay)
 
     def _wrap_ddp(self) -> None:
-        if not self.distributed:
-            self.ddp_generator, self.ddp_patch_disc, self.ddp_feature_disc = (
-                self.generator, self.patch_disc, self.feature_disc)
-            return
-        # The coarse net is reached only through its own L1 term when its output is detached.
-        unused = self.cfg.lambda_l1 == 0 and self.cfg.detach_coarse
-        self.ddp_generator = wrap_ddp(self.generator, self.device, find_unused_parameters=unused)
-        self.ddp_patch_disc = wrap_ddp(self.patch_disc, self.device)
-        self.ddp_feature_disc = wrap_ddp(self.feature_disc, self.device)
+        nets = self.generator, self.patch_disc, self.feature_disc
+        if self.distributed:  # the coarse net is reached only through its own L1 term when its output is detached
+            unused = self.cfg.lambda_l1 == 0 and self.cfg.detach_coarse
+            nets = tuple(wrap_ddp(n, self.device, find_unused_parameters=unused and n is nets[0]) for n in nets)
+        self.ddp_generator, self.ddp_patch_disc, self.ddp_feature_disc = nets
 
     # ---- one optimisation step ----------------------------------------------------------
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -188,8 +177,7 @@ class Trainer(TrainerCheckpoints):
                 [("d_total" if k == "total" else k) for k in d_losses]
         values = torch.stack([v.detach().float().reshape(()) for v in [*g_losses.values(), *d_losses.values()]])
         if self.distributed:
-            dist.all_reduce(values)
-            values /= self.world_size
+            mean_over_ranks(values, self.world_size)
         logs = dict(zip(names, values.tolist()))
         logs["lr"] = opt["refine_net"].param_groups[0]["lr"]
         return logs
@@ -343,8 +331,8 @@ class Trainer(TrainerCheckpoints):
     def close(self) -> None:
         """Close TensorBoard and leave the process group if this trainer created it."""
         self.log.close()
-        if self._owns_group and dist.is_initialized():
-            dist.destroy_process_group()
+        if self._owns_group:
+            leave_process_group()
             self._owns_group = False
 
 
@@ -356,7 +344,6 @@ def fit(cfg: Config, callbacks: Iterable[Any] = (), **kwargs: Any) -> Trainer:
     finally:
         trainer.close()
     return trainer
-
 
 
 if __name__ == "__main__":  # the command moved to cli/ (issue 19): say where, rather than exit doing nothing

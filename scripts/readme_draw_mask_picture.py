@@ -23,7 +23,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 SETUP_CELL = f"""\
 from csa_lib.inference import load_model
-from csa_lib.notebook.widgets import InpaintApp
+from csa_lib.notebook.inpaint_app import InpaintApp
 app = InpaintApp(load_model(device="cpu"), "{REPO}/data/samples/images/astronaut.png", output_dir="outputs")
 app.painter.brush_size = 9
 app

@@ -9,6 +9,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.quiver import Quiver
 
 from csa_lib.notebook import attention as A
+from csa_lib.notebook.explorer import attention_explorer
 from csa_lib.notebook.compared_layers import contextual_attention, shift_copy
 from csa_lib.csa_layer import coherent_semantic_attention, feature_hole_mask
 from csa_lib.model import CSAGenerator
@@ -119,7 +120,7 @@ def test_feature_panels():
 
 def test_explorer_redraws_on_slider(toy):
     att = toy[3]
-    explorer = A.attention_explorer(att, torch.zeros(2, 3, 64, 64))
+    explorer = attention_explorer(att, torch.zeros(2, 3, 64, 64))
     assert explorer.position == (2, 3) and explorer.slider.max == 8
     explorer.slider.value = 4
     assert explorer.position == (3, 4)

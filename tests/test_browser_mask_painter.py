@@ -41,7 +41,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SETUP_CELL = f"""\
 import numpy as np
 from PIL import Image
-from csa_lib.notebook.widgets import InpaintApp
+from csa_lib.notebook.inpaint_app import InpaintApp
 
 yy, xx = np.mgrid[0:{IMAGE_H}, 0:{IMAGE_W}]
 checker = ((xx // 40 + yy // 40) % 2) * 200 + 30  # blue is 30 or 230, never the mean
@@ -61,7 +61,7 @@ app
 """
 
 CHECK_CELL = """\
-from csa_lib.masks import strokes_to_mask
+from csa_lib.recorded_strokes import strokes_to_mask
 
 mask = app.painter.mask
 print("TOOLS=" + ",".join(s["tool"] for s in app.painter.strokes))

@@ -213,12 +213,12 @@ def test_cli_needs_an_action():
 # ---- masks ------------------------------------------------------------------------------------
 
 def test_samples_masks_come_from_the_library(tmp_path, monkeypatch):
-    """build_samples draws its masks with csa_lib.masks.center_mask and stroke_mask, and writes them with imageio.mask_image."""
-    from csa_lib import imageio, masks
+    """build_samples draws its masks with csa_lib.masks.center_mask and stroke_mask, and writes them with holes.mask_image."""
+    from csa_lib import holes, masks
 
     samples = importlib.import_module("demo_samples")
     calls: list[str] = []
-    for module, name in ((samples, "center_mask"), (samples, "stroke_mask"), (imageio, "mask_image")):
+    for module, name in ((samples, "center_mask"), (samples, "stroke_mask"), (holes, "mask_image")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     monkeypatch.setattr(samples, "SAMPLE_PHOTOS", ())  # masks only: no photo packages needed
@@ -239,10 +239,10 @@ def _load_mask(name: str) -> np.ndarray:
 
 
 def test_committed_center_mask_is_exact():
-    from csa_lib import imageio, masks
+    from csa_lib import holes, masks
 
     m = _load_mask("center")
-    assert np.array_equal(m, np.asarray(imageio.mask_image(masks.center_mask(256)[0].numpy())))
+    assert np.array_equal(m, np.asarray(holes.mask_image(masks.center_mask(256)[0].numpy())))
     assert (m[68:188, 68:188] == 255).all()
     m2 = m.copy()
     m2[68:188, 68:188] = 0
@@ -252,11 +252,11 @@ def test_committed_center_mask_is_exact():
 @pytest.mark.parametrize("stem,seed,band", bdd.IRREGULAR_MASKS)
 def test_committed_irregular_masks(stem, seed, band):
     """The committed stroke masks are csa_lib.masks.stroke_mask's, bit for bit, in their band."""
-    from csa_lib import imageio, masks
+    from csa_lib import holes, masks
 
     m = _load_mask(stem)
     drawn = masks.stroke_mask(256, band, seed)
-    assert np.array_equal(m, np.asarray(imageio.mask_image(drawn)))
+    assert np.array_equal(m, np.asarray(holes.mask_image(drawn)))
     assert band[0] <= masks.hole_ratio(drawn) <= band[1]
 
 

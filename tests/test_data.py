@@ -10,10 +10,10 @@ from PIL import Image
 
 from csa_lib.config import Config
 from csa_lib.data import (
-    IMAGE_EXTENSIONS, ImageFolder, InpaintingDataset, SyntheticImages, build_datasets, find_images,
-    make_loader, save_synthetic_folder, split_files,
+    IMAGE_EXTENSIONS, ImageFolder, InpaintingDataset, build_datasets, find_images, make_loader, split_files,
 )
 from csa_lib.masks import MaskSource, center_mask
+from csa_lib.synthetic import SyntheticImages, save_synthetic_folder
 from csa_lib.utils import from_pil, seed_everything, to_pil
 
 
@@ -291,7 +291,7 @@ def test_smooth_scenes_are_flat_colours_and_skies_shared_by_the_demo_checks():
     import importlib.util
     from pathlib import Path
 
-    from csa_lib.data import SMOOTH_SCENES, smooth_scene, smooth_scenes
+    from csa_lib.synthetic import SMOOTH_SCENES, smooth_scene, smooth_scenes
 
     scenes = smooth_scenes(16)
     assert set(scenes) == set(SMOOTH_SCENES) and all(s.shape == (16, 16, 3) and s.dtype == np.uint8 for s in scenes.values())

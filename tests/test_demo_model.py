@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import median_filter
 
-from csa_lib.data import smooth_scenes
+from csa_lib.synthetic import smooth_scenes
 from csa_lib.inference import DEMO_CHECKPOINT, inpaint, load_model
 from csa_lib.masks import center_mask
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from csa_lib import data, imageio, masks
+from csa_lib import data, holes, imageio, masks
 from csa_lib.eval import evaluate
-from csa_lib.notebook import widgets
+from csa_lib.notebook import inpaint_app, mask_painter
 from csa_lib.config import Config
 from csa_lib.inference import inpaint
 from csa_lib.model import build_models
@@ -62,7 +62,7 @@ def test_exif_orientation_is_applied_by_every_reader(tmp_path):
     fitted = ImageOps.fit(Image.fromarray(shown), (20, 20), Image.Resampling.BICUBIC)
     assert np.array_equal(evaluate.load_image(tmp_path / "photo.png", 20), np.asarray(fitted))
     assert np.array_equal(imageio.read_image(tmp_path / "photo.png"), shown)
-    assert np.array_equal(np.asarray(widgets.load_image(tmp_path / "photo.png")), shown)
+    assert np.array_equal(np.asarray(mask_painter.load_image(tmp_path / "photo.png")), shown)
     folder = data.ImageFolder(tmp_path, 20, train=False, files=[tmp_path / "photo.png"])
     assert folder[0].shape == (3, 20, 20)
     centre = np.asarray(Image.fromarray(shown).resize((20, 40), Image.Resampling.BILINEAR))[10:30]
@@ -89,7 +89,7 @@ def test_16_bit_png_is_scaled_not_white(model, tmp_path):
     expected = np.repeat(grey8[..., None], 3, axis=2)
     with pytest.warns(UserWarning, match="no hole"):  # an empty mask: the photo as it was read
         assert np.array_equal(np.asarray(inpaint(model, tmp_path / "deep.png", np.zeros((30, 40)))), expected)
-    assert np.array_equal(np.asarray(widgets.load_image(tmp_path / "deep.png")), expected)
+    assert np.array_equal(np.asarray(mask_painter.load_image(tmp_path / "deep.png")), expected)
     assert np.array_equal(imageio.read_image(grey8.astype(np.uint16) * 257), expected)  # uint16 array
     folder = data.ImageFolder(tmp_path, 30, train=False, files=[tmp_path / "deep.png"])
     assert float(folder[0].mean()) < 0.5  # old reader: every pixel white (1.0)
@@ -98,7 +98,7 @@ def test_16_bit_png_is_scaled_not_white(model, tmp_path):
 def test_32_bit_tiff_and_uint32_arrays_are_scaled(tmp_path):  # old readers: white
     grey8 = gradient(16, 20)[..., 0].astype(np.int64)
     Image.fromarray((grey8 * (2**31 - 1) // 255).astype(np.int32)).save(tmp_path / "deep.tif")  # mode I
-    got = np.asarray(widgets.load_image(tmp_path / "deep.tif"))[..., 0].astype(int)
+    got = np.asarray(mask_painter.load_image(tmp_path / "deep.tif"))[..., 0].astype(int)
     assert np.abs(got - grey8).max() <= 1
     got = imageio.read_image((grey8 * (2**32 - 1) // 255).astype(np.uint32))[..., 0].astype(int)
     assert np.abs(got - grey8).max() <= 1
@@ -119,13 +119,13 @@ def test_one_mask_rule_half_intensity_is_hole(model, tmp_path):
     assert not np.array_equal(out[:, 20:], image[:, 20:])
     expected = mask >= 128
     Image.fromarray(mask).save(tmp_path / "m.png")
-    assert np.array_equal(imageio.read_mask(tmp_path / "m.png"), expected)
+    assert np.array_equal(holes.read_mask(tmp_path / "m.png"), expected)
     assert np.array_equal(masks.load_mask(tmp_path / "m.png", 30)[0].numpy() > 0.5, expected)  # training
     assert np.array_equal(evaluate.load_masks(tmp_path, 30)[0][1], expected)  # evaluation
     floats = np.where(expected, 0.51, 0.5)  # floats: strictly above one half
-    assert np.array_equal(imageio.read_mask(floats), expected)
-    assert np.array_equal(imageio.read_mask(np.uint16(mask) * 257), expected)  # 16-bit: same rule
-    assert np.array_equal(imageio.read_mask(expected.astype(np.uint8)), expected)  # a 0/1 array
+    assert np.array_equal(holes.read_mask(floats), expected)
+    assert np.array_equal(holes.read_mask(np.uint16(mask) * 257), expected)  # 16-bit: same rule
+    assert np.array_equal(holes.read_mask(expected.astype(np.uint8)), expected)  # a 0/1 array
 
 
 def test_jpeg_mask_does_not_grow_the_hole(model, tmp_path):
@@ -167,8 +167,8 @@ def test_photos_over_50_megapixels_are_refused_before_decoding(model, tmp_path):
     with pytest.raises(ValueError, match="60.0 megapixels, over the limit of 50"):
         inpaint(model, tmp_path / "big.png", np.zeros((6_000, 10_000), bool))
     with pytest.raises(ValueError, match="megapixels"):
-        imageio.read_mask(tmp_path / "big.png")
-    app = widgets.InpaintApp(inpaint_fn=lambda image, mask: image)
+        holes.read_mask(tmp_path / "big.png")
+    app = inpaint_app.InpaintApp(inpaint_fn=lambda image, mask: image)
     assert not app.load_image_bytes(big, "big.png")  # an upload
     assert "megapixels" in app.status.value and app.painter.image is None
     view = np.broadcast_to(np.uint8(0), (8_000, 7_000, 3))  # 56 MP array, no memory behind it
@@ -210,7 +210,7 @@ def test_alpha_is_composited_on_white_whatever_the_input(model, tmp_path):
         assert np.array_equal(results[0], other)
     known = box(30, 30) == 0
     assert (results[0][:, :10][known[:, :10]] == 255).all()  # transparent = white
-    expected = np.asarray(widgets.MaskPainter(tmp_path / "a.png").image)  # the widget agrees (not black)
+    expected = np.asarray(mask_painter.MaskPainter(tmp_path / "a.png").image)  # the widget agrees (not black)
     assert np.array_equal(results[0][known], expected[known])
     half = (rgba[:, 10:15, :3].astype(int) * 128 + 255 * 127) / 255
     assert np.abs(expected[:, 10:15] - half).max() <= 0.5 + 1e-9
@@ -225,10 +225,10 @@ def test_mask_alpha_is_used_when_its_colour_is_blank(model, tmp_path):
     hole = strokes[..., 3] > 0
     out = np.asarray(inpaint(model, image, tmp_path / "strokes.png"))
     assert not np.array_equal(out[hole], image[hole]) and np.array_equal(out[~hole], image[~hole])
-    assert np.array_equal(imageio.read_mask(tmp_path / "strokes.png"), hole)
+    assert np.array_equal(holes.read_mask(tmp_path / "strokes.png"), hole)
     assert np.array_equal(masks.load_mask(tmp_path / "strokes.png", 30)[0].numpy() > 0.5, hole)
     white = np.dstack([np.where(hole, 255, 0).astype(np.uint8)] * 3 + [np.full((30, 30), 255, np.uint8)])
-    assert np.array_equal(imageio.read_mask(white), hole)  # opaque: the colour decides, as before
+    assert np.array_equal(holes.read_mask(white), hole)  # opaque: the colour decides, as before
 
 
 def test_mostly_hole_warns_that_the_mask_may_be_inverted(model):
@@ -264,26 +264,26 @@ def test_composite_pastes_known_pixels_back():
     fill = np.full((2, 3, 3), 9, np.uint8)
     image = np.arange(18, dtype=np.uint8).reshape(2, 3, 3)
     hole = np.array([[True, False, False], [False, False, True]])
-    out = imageio.composite(fill, image, hole)
+    out = holes.composite(fill, image, hole)
     expected = image.copy()
     expected[0, 0] = expected[1, 2] = 9  # by hand
     assert np.array_equal(out, expected) and out.dtype == np.uint8
     with pytest.raises(ValueError, match="one shape"):
-        imageio.composite(fill[:1], image, hole)
+        holes.composite(fill[:1], image, hole)
 
 
 def test_composite_pastes_tensors_back_channel_first():
     fill, image = torch.full((2, 3, 2, 3), 5.0), torch.arange(36.0).reshape(2, 3, 2, 3)
     hole = torch.zeros(2, 1, 2, 3, dtype=torch.bool)
     hole[0, 0, 1, 2] = hole[1, 0, 0, 0] = True
-    out = imageio.composite(fill, image, hole)
+    out = holes.composite(fill, image, hole)
     expected = image.clone()
     expected[0, :, 1, 2] = expected[1, :, 0, 0] = 5.0  # by hand
     assert torch.equal(out, expected)
-    single = imageio.composite(fill[0], image[0], hole[0, 0])  # (C,H,W) with an (H,W) hole
+    single = holes.composite(fill[0], image[0], hole[0, 0])  # (C,H,W) with an (H,W) hole
     assert torch.equal(single, expected[0])
     with pytest.raises(ValueError, match="one shape"):
-        imageio.composite(fill[:, :1], image, hole)
+        holes.composite(fill[:, :1], image, hole)
 
 
 def test_every_paste_goes_through_composite(model, monkeypatch):
@@ -302,10 +302,10 @@ def test_every_paste_goes_through_composite(model, monkeypatch):
         "evaluate.csa": lambda: evaluate.csa_inpainter(model, blend="none")(pixels, hole),
         "telea": lambda: baselines.telea(pixels, hole),
     }
-    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im)
+    app = inpaint_app.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im)
     app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[4, 4], [12, 12]]}])
     callers["widget"] = app.inpaint
-    assert callers_missing(monkeypatch, imageio, "composite", callers) == []
+    assert callers_missing(monkeypatch, holes, "composite", callers) == []
 
 
 def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkeypatch, tmp_path):
@@ -313,17 +313,17 @@ def test_mask_image_is_what_read_mask_reads_back_and_every_writer_uses_it(monkey
     from csa_lib.eval import report
 
     hole = np.array([[True, False], [False, True]])
-    written = imageio.mask_image(hole)
+    written = holes.mask_image(hole)
     assert written.mode == "L" and np.asarray(written).tolist() == [[255, 0], [0, 255]]
-    assert np.array_equal(imageio.read_mask(written), hole)
-    assert np.array_equal(np.asarray(imageio.mask_image(hole.astype(np.float32))), np.asarray(written))
+    assert np.array_equal(holes.read_mask(written), hole)
+    assert np.array_equal(np.asarray(holes.mask_image(hole.astype(np.float32))), np.asarray(written))
     pixels = gradient(16, 16)
-    app = widgets.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im, output_dir=tmp_path)
+    app = inpaint_app.InpaintApp(image=pixels, inpaint_fn=lambda im, m: im, output_dir=tmp_path)
     app.painter.set_strokes([{"tool": "rect", "size": 1, "points": [[2, 2], [9, 9]]}])
     callers = {"painter.mask_image": app.painter.mask_image, "inpaint": app.inpaint, "save": app.save,
                "plot_strips": lambda: report.plot_strips([{"image": "g", "bucket": "b", "truth": pixels,
                                                            "hole": app.mask, "outputs": {}}], [])}
-    assert callers_missing(monkeypatch, imageio, "mask_image", callers) == []
+    assert callers_missing(monkeypatch, holes, "mask_image", callers) == []
 
 
 def test_fit_crops_the_centre_then_resizes():
@@ -345,7 +345,7 @@ def test_a_folder_mask_is_the_same_hole_to_training_and_evaluation(tmp_path):
     trained = masks.load_mask(tmp_path / "m.png", 20)[0].numpy() > 0.5
     ((_, evaluated),) = evaluate.load_masks(tmp_path, 20)
     assert np.array_equal(trained, evaluated)
-    assert np.array_equal(evaluated, imageio.fit_mask(tmp_path / "m.png", 20))
+    assert np.array_equal(evaluated, holes.fit_mask(tmp_path / "m.png", 20))
     assert not evaluated[:, 0].any()  # cropped, not squashed: the left band is gone
     assert evaluated[5:15, 8:12].all()
 
@@ -433,29 +433,29 @@ def antialiased_strokes(size: int = 256, width: int = 6, seed: int = 0) -> np.nd
 def test_a_sample_photo_looks_like_a_photo(name):
     photo = SAMPLES / "images" / f"{name}.png"
     plane = imageio.mask_plane(photo)
-    assert imageio.grey_share(plane) > 0.45 and imageio.looks_like_photo(plane)
-    assert imageio.looks_like_photo(imageio.mask_plane(jpeg_bytes(imageio.read_image(photo))))  # as a JPEG too
+    assert holes.grey_share(plane) > 0.45 and holes.looks_like_photo(plane)
+    assert holes.looks_like_photo(imageio.mask_plane(jpeg_bytes(imageio.read_image(photo))))  # as a JPEG too
     floats = np.asarray(plane, dtype=np.float32) / 255  # and as a float array in [0, 1]
-    assert imageio.looks_like_photo(imageio.mask_plane(floats))
+    assert holes.looks_like_photo(imageio.mask_plane(floats))
 
 
 @pytest.mark.parametrize("name", ["center", "irregular_1", "irregular_2", "irregular_3"])
 def test_sample_masks_saved_as_jpeg_75_are_near_binary(name):
     mask = np.asarray(Image.open(SAMPLES / "masks" / f"{name}.png").convert("L"))
     plane = imageio.mask_plane(jpeg_bytes(mask, 75))
-    assert len(np.unique(np.asarray(plane))) > imageio.PHOTO_LEVELS  # JPEG really made many levels ...
-    assert imageio.grey_share(plane) < 0.02 and not imageio.looks_like_photo(plane)  # ... few of them grey
+    assert len(np.unique(np.asarray(plane))) > holes.PHOTO_LEVELS  # JPEG really made many levels ...
+    assert holes.grey_share(plane) < 0.02 and not holes.looks_like_photo(plane)  # ... few of them grey
 
 
 @pytest.mark.parametrize("width", [3, 6, 12, 30])
 def test_antialiased_strokes_are_near_binary(width):
     strokes = antialiased_strokes(width=width)
     plane = imageio.mask_plane(strokes)
-    assert len(np.unique(strokes)) > 100 and imageio.grey_share(plane) > 0.01  # really antialiased
-    assert imageio.grey_share(plane) < 0.06 and not imageio.looks_like_photo(plane)
-    assert not imageio.looks_like_photo(imageio.mask_plane(jpeg_bytes(strokes, 75)))
+    assert len(np.unique(strokes)) > 100 and holes.grey_share(plane) > 0.01  # really antialiased
+    assert holes.grey_share(plane) < 0.06 and not holes.looks_like_photo(plane)
+    assert not holes.looks_like_photo(imageio.mask_plane(jpeg_bytes(strokes, 75)))
     feathered = Image.fromarray(strokes).filter(ImageFilter.GaussianBlur(2))  # even a 2-px feather
-    assert not imageio.looks_like_photo(imageio.mask_plane(feathered))
+    assert not holes.looks_like_photo(imageio.mask_plane(feathered))
 
 
 def test_masks_of_a_few_grey_levels_are_drawn_not_photos():
@@ -464,7 +464,7 @@ def test_masks_of_a_few_grey_levels_are_drawn_not_photos():
     three = np.repeat(np.array([[100, 127, 128]], np.uint8), 10, axis=1).repeat(30, axis=0)
     for mask in (two, three, two.astype(np.float32) / 255):
         plane = imageio.mask_plane(mask)
-        assert imageio.grey_share(plane) > imageio.PHOTO_GREY_SHARE and not imageio.looks_like_photo(plane)
+        assert holes.grey_share(plane) > holes.PHOTO_GREY_SHARE and not holes.looks_like_photo(plane)
 
 
 def test_a_photo_as_mask_warns_naming_the_rule(model, tmp_path):

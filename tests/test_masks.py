@@ -11,11 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from csa_lib import masks
+from csa_lib import masks, recorded_strokes
 from csa_lib.masks import (
     HOLE_BUCKETS, MaskSource, apply_mask, center_mask, hole_ratio, irregular_mask, load_mask,
-    random_irregular_mask, stroke_mask, strokes_to_mask,
+    random_irregular_mask, stroke_mask,
 )
+from csa_lib.recorded_strokes import strokes_to_mask
 from csa_lib.eval.metrics import bucket_label, bucket_of
 
 
@@ -251,7 +252,7 @@ def test_hole_ratio_counts_hole_pixels():
     assert hole_ratio(mask) == pytest.approx(0.3)
     assert hole_ratio(torch.from_numpy(mask)[None, None]) == pytest.approx(0.3)
     assert hole_ratio(center_mask(256)) == pytest.approx(14400 / 256**2)
-    assert "strokes_to_mask" in masks.__all__
+    assert "strokes_to_mask" in recorded_strokes.__all__
 
 
 def test_mixed_masks_are_half_centre_half_irregular():
@@ -373,10 +374,10 @@ def test_stroke_mask_is_seeded_and_in_its_band(seed, band):
 
 
 def test_every_drawn_mask_is_thresholded_by_the_one_rule(monkeypatch, tmp_path):
-    """The procedural, recorded-stroke and sample-stroke masks and mask files all binarise with imageio.hole_of."""
+    """The procedural, recorded-stroke and sample-stroke masks and mask files all binarise with holes.hole_of."""
     from conftest import callers_missing
 
-    from csa_lib import imageio
+    from csa_lib import holes
 
     Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "m.png")
     callers = {
@@ -385,4 +386,4 @@ def test_every_drawn_mask_is_thresholded_by_the_one_rule(monkeypatch, tmp_path):
         "stroke_mask": lambda: stroke_mask(64, (0.2, 0.3), 0),
         "load_mask": lambda: load_mask(tmp_path / "m.png", 8),
     }
-    assert callers_missing(monkeypatch, imageio, "hole_of", callers) == []
+    assert callers_missing(monkeypatch, holes, "hole_of", callers) == []

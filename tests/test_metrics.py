@@ -178,13 +178,13 @@ def test_markdown_and_csv(tmp_path):
 
 
 def test_as_hole_is_the_one_mask_rule():
-    """as_hole (evaluation, metrics, baselines) thresholds as imageio.read_mask does: an 8-bit 127 is known, 128 a hole."""
-    from csa_lib import imageio
+    """as_hole (evaluation, metrics, baselines) thresholds as holes.read_mask does: an 8-bit 127 is known, 128 a hole."""
+    from csa_lib import holes
     from csa_lib.eval import baselines
 
     levels = np.array([[0, 100, 127], [128, 200, 255]], np.uint8)
     assert metrics.as_hole(levels).tolist() == [[False, False, False], [True, True, True]]  # by hand
-    assert np.array_equal(metrics.as_hole(levels), imageio.read_mask(levels))
+    assert np.array_equal(metrics.as_hole(levels), holes.read_mask(levels))
     floats = np.array([[0.0, 0.5], [0.51, 1.0]], np.float32)
     assert metrics.as_hole(floats[None]).tolist() == [[False, False], [True, True]]
     assert metrics.as_hole(np.array([[0, 1]], np.int64)).tolist() == [[False, True]]  # a 0/1 mask

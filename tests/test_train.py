@@ -16,7 +16,8 @@ import torch
 from csa_lib.engine import checkpoint as ckpt
 from csa_lib.engine import run_lock
 from csa_lib.config import Config
-from csa_lib.data import InpaintingDataset, SyntheticImages
+from csa_lib.data import InpaintingDataset
+from csa_lib.synthetic import SyntheticImages
 from csa_lib.engine.divergence import TrainingDiverged
 from csa_lib.masks import MaskSource
 from csa_lib.train import Trainer, lr_factor

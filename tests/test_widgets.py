@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from csa_lib.notebook import widgets
-from csa_lib.notebook.widgets import InpaintApp, MaskPainter
+from csa_lib.notebook import mask_painter
+from csa_lib.notebook.inpaint_app import InpaintApp
+from csa_lib.notebook.mask_painter import MaskPainter
 
 
 def checker_image(height: int = 80, width: int = 100) -> np.ndarray:
@@ -70,7 +71,7 @@ def test_undo_and_clear() -> None:
     painter.set_strokes([BRUSH, RECT])
     both = painter.mask
     painter.undo()
-    assert painter.strokes == [widgets._check_stroke(BRUSH)]
+    assert painter.strokes == [mask_painter._check_stroke(BRUSH)]
     assert painter.mask.sum() < both.sum() and not painter.mask[20, 80]
     painter.clear()
     assert painter.strokes == [] and not painter.mask.any()
@@ -99,7 +100,7 @@ def test_display_scaling_metadata(size: tuple[int, int], shown: tuple[int, int])
     header, data = painter.image_data.split(",", 1)
     assert header == "data:image/png;base64"
     preview = Image.open(io.BytesIO(base64.b64decode(data)))
-    assert max(preview.size) <= widgets.PREVIEW_MAX
+    assert max(preview.size) <= mask_painter.PREVIEW_MAX
     assert preview.size[0] / preview.size[1] == pytest.approx(width / height, rel=0.05)
     assert painter.brush_size == max(2, round(max(size) / 24))
 
@@ -166,7 +167,7 @@ def test_the_front_end_sends_every_change_through_commit() -> None:
 
 def test_front_end_is_the_package_files() -> None:
     """`_esm` / `_css` are the text of csa_lib/notebook/static/mask_painter.{js,css}, plain strings on class and instance."""
-    static = Path(widgets.__file__).with_name("static")
+    static = Path(mask_painter.__file__).with_name("static")
     esm = (static / "mask_painter.js").read_text(encoding="utf-8")
     css = (static / "mask_painter.css").read_text(encoding="utf-8")
     assert type(MaskPainter._esm) is str and type(MaskPainter._css) is str  # no anywidget FileContents
@@ -320,14 +321,14 @@ def test_upload_button_has_a_plain_label() -> None:
     """ipywidgets draws "description (count)"; the painter's CSS replaces that text with UPLOAD_LABEL."""
     import re
 
-    from csa_lib.notebook import widgets
+    from csa_lib.notebook import mask_painter
 
     app = InpaintApp(image=checker_image(), inpaint_fn=mean_fill)
-    assert "csa-upload" in app.upload._dom_classes and app.upload.description == widgets.UPLOAD_LABEL
-    rule = re.search(r"\.csa-upload\.widget-upload::after \{ content: \"([^\"]*)\"", widgets._CSS)
+    assert "csa-upload" in app.upload._dom_classes and app.upload.description == mask_painter.UPLOAD_LABEL
+    rule = re.search(r"\.csa-upload\.widget-upload::after \{ content: \"([^\"]*)\"", mask_painter._CSS)
     shown = re.sub(r"\\([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), rule.group(1))
-    assert shown == widgets.UPLOAD_LABEL == "Upload a photo\u2026"
-    assert re.search(r"\.csa-upload\.widget-upload \{ font-size: 0; \}", widgets._CSS)  # hides "... (0)"
+    assert shown == mask_painter.UPLOAD_LABEL == "Upload a photo\u2026"
+    assert re.search(r"\.csa-upload\.widget-upload \{ font-size: 0; \}", mask_painter._CSS)  # hides "... (0)"
 
 
 def test_strokes_through_the_synced_trait_are_validated_and_capped() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no GUI backend to pick, nothing to close
 from PIL import Image
 
-from .. import imageio
+from .. import holes, imageio
 from ..eval.baselines import telea
 from ..inference import inpaint, load_model
 from ..notebook import viz
@@ -38,7 +38,7 @@ def run_demo(checkpoint: str | None, samples: Path, out_dir: Path) -> Path:
     start = time.perf_counter()
     for row, (img_path, mask_path) in enumerate(pairs):
         image = imageio.read_image(img_path)  # (H, W, 3) uint8
-        mask = imageio.fit_mask(mask_path, image.shape[1::-1])  # (H, W) bool
+        mask = holes.fit_mask(mask_path, image.shape[1::-1])  # (H, W) bool
         result = np.asarray(inpaint(model, image, mask))
         Image.fromarray(result).save(out_dir / f"{img_path.stem}_{mask_path.stem}_csa.png")
         panels = [viz.masked_input(image, mask), mask, result, telea(image, mask), image]

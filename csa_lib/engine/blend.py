@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .. import imageio
+from .. import holes
 
 COARSEST = 32  # below this size the pyramid stops and CG starts from the known pixels' mean
 MARGIN = 16    # known pixels kept around the hole's bounding box (>= 1 keeps the system exact)
@@ -66,7 +66,7 @@ def _conjugate_gradients(values: Tensor, hole: Tensor, start: Tensor, tol: float
         rs_new = (r * r).sum(dim=(1, 2))
         p = r + (rs_new / rs.clamp_min(torch.finfo(values.dtype).tiny))[:, None, None] * p
         rs = rs_new
-    return imageio.composite(u, values, hole)  # (C,H,W) harmonic inside, values outside
+    return holes.composite(u, values, hole)  # (C,H,W) harmonic inside, values outside
 
 
 def hole_box(hole: Tensor, margin: int | None = None) -> tuple[slice, slice] | None:
@@ -160,7 +160,7 @@ def poisson_blend(fill: Tensor, image: Tensor, hole: Tensor, tol: float = 1e-3, 
     if gain is not None:  # take back (1 - gain) of the fill's detail
         detail = f - harmonic_fill(f, inside, tol)  # (C,h,w), 0 outside the hole
         blended = blended - (1 - gain[rows, cols].to(f.dtype))[None] * detail
-    out[:, rows, cols] = imageio.composite(blended, known, inside)  # (C,h,w)
+    out[:, rows, cols] = holes.composite(blended, known, inside)  # (C,h,w)
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from csa_lib import imageio
+from csa_lib import holes
 from csa_lib.eval.metrics import as_hole
 
 _EVAL_HINT = "pip install 'csa-inpainting[eval]'"
@@ -32,7 +32,7 @@ def _prepare(image: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"mask shape {hole.shape} does not match image shape {image.shape[:2]}")
     if hole.all():
         raise ValueError("mask covers the whole image: nothing known to inpaint from")
-    return imageio.composite(np.zeros_like(image), image, hole), hole  # no truth in the hole
+    return holes.composite(np.zeros_like(image), image, hole), hole  # no truth in the hole
 
 
 def _baseline(image: Any, mask: Any, fill: Callable[[np.ndarray, np.ndarray], Any]) -> np.ndarray:
@@ -41,7 +41,7 @@ def _baseline(image: Any, mask: Any, fill: Callable[[np.ndarray, np.ndarray], An
     if not hole.any():
         return masked
     filled = np.clip(np.rint(fill(masked, hole)), 0, 255).astype(np.uint8)  # (H, W, 3)
-    return imageio.composite(filled, masked, hole)
+    return holes.composite(filled, masked, hole)
 
 
 def _require(module: str, need: str) -> Any:
@@ -86,7 +86,7 @@ def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = 3, seed: i
 
     def fill(masked: np.ndarray, hole: np.ndarray) -> np.ndarray:
         patch_match.set_random_seed(seed)
-        return patch_match.inpaint(masked, np.asarray(imageio.mask_image(hole)), patch_size=patch_size)  # (H, W, 3)
+        return patch_match.inpaint(masked, np.asarray(holes.mask_image(hole)), patch_size=patch_size)  # (H, W, 3)
 
     return _baseline(image, mask, fill)
 

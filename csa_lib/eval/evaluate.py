@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from csa_lib import imageio, inference
+from csa_lib import holes, imageio, inference
 from csa_lib.eval import perceptual
 from csa_lib.eval.baselines import BASELINES, Inpainter
 from csa_lib.cli.conventions import Parser, UserError, run_cli
@@ -73,7 +73,7 @@ def load_masks(folder: str | Path, size: int, invert: bool = False) -> list[tupl
     """Mask images in a folder (white = hole, ``imageio``'s rule; ``invert``: black = hole) -> (stem, bool (size, size))."""
     masks = []
     for path in imageio.find_images(folder, "mask"):
-        hole = imageio.fit_mask(path, size)  # (size, size) bool, as training reads a mask folder
+        hole = holes.fit_mask(path, size)  # (size, size) bool, as training reads a mask folder
         masks.append((_name(path, folder), ~hole if invert else hole))
     return masks
 
@@ -138,7 +138,7 @@ def csa_inpainter(model: Any, blend: str = "poisson") -> Inpainter:
     def csa(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """CSA inpainting: uint8 (H, W, 3), (H, W) hole -> uint8 (H, W, 3), known pixels kept."""
         hole = as_hole(mask)  # (H, W)
-        masked = imageio.composite(np.zeros_like(image), image, hole)  # (H, W, 3), no truth in hole
+        masked = holes.composite(np.zeros_like(image), image, hole)  # (H, W, 3), no truth in hole
         return np.asarray(inference.inpaint(model, masked, hole, blend=blend))  # known pixels pasted back there
 
     return csa

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from csa_lib import imageio
+from csa_lib import holes
 from csa_lib.masks import HOLE_BUCKETS  # the masks are drawn per bucket; results are grouped by them
 
 OVERFLOW_BUCKET: tuple[float, float] = (0.6, 1.0)
@@ -74,7 +74,7 @@ def as_image(image: Any) -> np.ndarray:
 
 
 def as_hole(mask: Any) -> np.ndarray:
-    """Any (H, W), (1, H, W) or (H, W, 1) mask -> bool (H, W), by `imageio.read_mask`'s one mask rule.
+    """Any (H, W), (1, H, W) or (H, W, 1) mask -> bool (H, W), by `holes.read_mask`'s one mask rule.
 
     True, 1 (a 0/1 mask), floats > 0.5 and 8-bit values >= 128 are hole.
     """
@@ -85,7 +85,7 @@ def as_hole(mask: Any) -> np.ndarray:
         array = array[..., 0]
     if array.ndim != 2:
         raise ValueError(f"expected an (H, W) mask, got shape {array.shape}")
-    return imageio.read_mask(array)  # (H, W) bool
+    return holes.read_mask(array)  # (H, W) bool
 
 
 def _pair(result: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:

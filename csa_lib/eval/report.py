@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from csa_lib import imageio
+from csa_lib import holes
 from csa_lib.eval.metrics import psnr, summarise, to_csv, to_markdown
 from csa_lib.notebook import viz
 
@@ -150,7 +150,7 @@ def plot_strips(examples: Sequence[Mapping[str, Any]], methods: Sequence[str]):
     for row, example in enumerate(examples):
         truth, hole = example["truth"], example["hole"]
         shown = viz.masked_input(truth, hole)  # (H, W, 3) white hole
-        panels = [shown, np.asarray(imageio.mask_image(hole)), *(example["outputs"][m] for m in methods), truth]
+        panels = [shown, np.asarray(holes.mask_image(hole)), *(example["outputs"][m] for m in methods), truth]
         for col, (ax, panel) in enumerate(zip(axes[row], panels)):
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])

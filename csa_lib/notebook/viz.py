@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
-from .. import imageio
+from .. import holes
 from ..imageio import read_image
 from ..masks import hole_ratio
 from ..utils import to_pil
@@ -58,9 +58,9 @@ def masked_input(image: Tensor | np.ndarray, mask: Tensor | np.ndarray, fill: fl
     image's shape. Arrays: uint8 (H,W,3) with a bool (H,W) hole -> uint8 (H,W,3), the hole round(255 * fill).
     """
     if isinstance(image, Tensor):
-        return imageio.composite(torch.full_like(image, fill), image, mask > 0.5)  # (B,3,H,W)
+        return holes.composite(torch.full_like(image, fill), image, mask > 0.5)  # (B,3,H,W)
     image = np.asarray(image, dtype=np.uint8)
-    return imageio.composite(np.full_like(image, round(255 * fill)), image, np.asarray(mask, dtype=bool))  # (H,W,3)
+    return holes.composite(np.full_like(image, round(255 * fill)), image, np.asarray(mask, dtype=bool))  # (H,W,3)
 
 
 def sample_strip(image: Tensor, mask: Tensor, out: Any, max_rows: int = 4) -> Tensor:
