@@ -100,6 +100,11 @@ class Config:
                     num_workers=0, log_every=1, sample_every=2, save_every=2)
         return cls(**{**base, **overrides})
 
+    @property
+    def unet_levels(self) -> int:
+        """The U-Net's levels: `unet_depth`, or log2(image_size) when it is None."""
+        return self.unet_depth if self.unet_depth is not None else self.image_size.bit_length() - 1
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for checkpoints and logs)."""
         return asdict(self)

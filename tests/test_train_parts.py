@@ -126,6 +126,10 @@ def test_resume_settings_refuse_another_model_and_warn_about_another_data_order(
     check_resume_settings(cfg, data, cfg, world_size=1)  # the same run: silent
     with pytest.raises(ValueError, match="checkpoint has ngf=8 but the config says 16"):
         check_resume_settings(cfg, data, cfg.replace(ngf=16), world_size=1)
+    levels = cfg.image_size.bit_length() - 1
+    check_resume_settings(cfg, data, cfg.replace(unet_depth=levels), world_size=1)  # None means the same levels
+    with pytest.raises(ValueError, match=f"checkpoint has unet_levels={levels} but the config says {levels - 1}"):
+        check_resume_settings(cfg, data, cfg.replace(unet_depth=levels - 1), world_size=1)
     with pytest.warns(RuntimeWarning, match=r"world_size=2 \(checkpoint: 1\)"):
         check_resume_settings(cfg, data, cfg, world_size=2)
 

@@ -35,7 +35,7 @@ from .divergence import diverged, non_finite_weights
 
 NETS = ("generator", "patch_disc", "feature_disc")
 OPTIM_GROUPS = ("optimizers", "schedulers", "scalers")  # each {name: object with state_dict / load_state_dict}
-MODEL_SETTINGS = ("image_size", "ngf", "ndf")  # a checkpoint only loads into a model of the same shape
+MODEL_SETTINGS = ("image_size", "unet_levels", "ngf", "ndf")  # a checkpoint only loads into a model of the same shape
 
 
 def data_position(cfg: Config, epoch: int, batch_in_epoch: int, world_size: int) -> dict[str, int]:
