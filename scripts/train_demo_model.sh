@@ -76,10 +76,17 @@ OMP_NUM_THREADS=1 "$PY" scripts/learning_curve.py --run "${RUN}_9" --start data/
 # round 9 (2,683 s of one core: scripts/cpu_budget.sh stops it with SIGTERM). The consistency term is off:
 # at 1e-5 the CSA features blew up within 9 steps at 256 px (g_total 8.9e4, the divergence guard stopped it).
 OMP_NUM_THREADS=1 "$PY" -m csa_lib.cli.train "${ROUND9[@]}" --image-size 256 --unet-depth 7 --lambda-consistency 0 \
-    --save-every 50 --sample-every 100 --init-generator data/checkpoints/csa_demo.pt \
-    --checkpoints-dir "${RUN}_10_256" --seed 10 &
+    --save-every 50 --sample-every 100 --log-every 5 --keep-checkpoints 30 \
+    --init-generator data/checkpoints/csa_demo.pt --checkpoints-dir "${RUN}_10_256" --seed 10 &
 bash scripts/cpu_budget.sh $! 2683
 wait || [ $? = 143 ]  # the trainer saves and exits 143 on SIGTERM
+# Its curve; step 0 is round 8's weights run at 256 px without fine-tuning (the same file, its config at 256 px).
+"$PY" -c "from csa_lib.engine.checkpoint import load_checkpoint, save_checkpoint
+s = load_checkpoint('data/checkpoints/csa_demo.pt'); s['config'].update(image_size=256, unet_depth=7)
+save_checkpoint('${RUN}_r8_at256.pt', s)"
+OMP_NUM_THREADS=1 "$PY" scripts/learning_curve.py --run "${RUN}_10_256" --start "${RUN}_r8_at256.pt" \
+    --set heldout=data/training_v2/unseen_by_round8 --set train=data/training_v2/train:60 \
+    --steps 0,100,253 --out outputs/curve_r10_256
 
 # Held-out evaluation (256 px): the 128x128 centre hole and one seeded 15-35 % free-form mask per photo,
 # hole pixels blanked, through inpaint as users call it, on the 109 photos no round has trained on
